@@ -1,0 +1,54 @@
+/**
+ * One registry of the errors edgeshift reports. Each has a stable code, an HTTP status
+ * and a message; clients receive `{"error": message}` and never a stack trace.
+ * docs/errors.md lists every code; a test checks the two agree.
+ */
+
+export const ERROR_CODES = {
+  ES_BAD_REQUEST: 400,
+  ES_INVALID_JSON: 400,
+  ES_INVALID_TENSOR: 400,
+  ES_UNKNOWN_INPUT: 400,
+  ES_MISSING_INPUT: 400,
+  ES_UNKNOWN_OUTPUT: 400,
+  ES_DATATYPE_MISMATCH: 400,
+  ES_SHAPE_MISMATCH: 400,
+  ES_NON_FINITE: 400,
+  ES_UNAUTHORIZED: 401,
+  ES_MODEL_NOT_FOUND: 404,
+  ES_VERSION_NOT_FOUND: 404,
+  ES_ROUTE_NOT_FOUND: 404,
+  ES_METHOD_NOT_ALLOWED: 405,
+  ES_BODY_TOO_LARGE: 413,
+  ES_UNSUPPORTED_MEDIA_TYPE: 415,
+  ES_QUEUE_FULL: 429,
+  ES_INTERNAL: 500,
+  ES_UNSUPPORTED: 501,
+  ES_NOT_READY: 503,
+  ES_BUDGET_EXCEEDED: 504,
+  ES_CONFIG: 0,
+  ES_PROVIDER_UNAVAILABLE: 0,
+  ES_MODEL_LOAD: 0,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class EdgeshiftError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status for errors that reach a client; 0 for errors that only reach the operator. */
+  readonly status: number;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EdgeshiftError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.headers = options?.headers ?? {};
+  }
+}
+
+export function isEdgeshiftError(value: unknown): value is EdgeshiftError {
+  return value instanceof EdgeshiftError;
+}

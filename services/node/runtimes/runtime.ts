@@ -1,0 +1,40 @@
+import type { ModelSignature, Tensor } from '../../common/tensor.ts';
+
+export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
+export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
+
+export interface RuntimeOptions {
+  /** Execution provider; onnxruntime-web supports only 'cpu' (WASM) here. */
+  ep?: ExecutionProvider;
+  /** Intra-op threads; 0 or undefined lets onnxruntime choose. */
+  threads?: number;
+  /**
+   * Run inferences in a worker thread so the caller's event loop never waits on one.
+   * onnxruntime-web always does (its `run` blocks the thread that calls it). For
+   * onnxruntime-node the default is true: its binding also runs synchronously on the
+   * calling thread; `false` trades that for a lower per-run overhead.
+   */
+  worker?: boolean;
+}
+
+/** One loaded model. `run` may be called concurrently; implementations serialise as needed. */
+export interface RuntimeSession {
+  readonly runtime: RuntimeName;
+  readonly ep: ExecutionProvider;
+  /** Inputs and outputs as the session reports them (never hard-coded). */
+  readonly signature: ModelSignature;
+  /** Why the session can no longer run (e.g. its worker died); undefined while it can. */
+  readonly failure?: string | undefined;
+  /**
+   * Run one inference. `inputs` must hold every declared input; returns the requested
+   * outputs (all declared outputs when `outputNames` is omitted), keyed by name.
+   */
+  run(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]>;
+  close(): Promise<void>;
+}
+
+export interface Runtime {
+  readonly name: RuntimeName;
+  /** Load a model from an .onnx file path. */
+  load(modelPath: string, options?: RuntimeOptions): Promise<RuntimeSession>;
+}
