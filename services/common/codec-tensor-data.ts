@@ -1,0 +1,155 @@
+/**
+ * Typed-array plumbing the JSON and binary codecs share: which array holds which
+ * datatype, byte views in wire order (little-endian), and shape arithmetic.
+ */
+
+import { EdgeshiftError } from './errors.ts';
+import { type Datatype, ELEMENT_SIZE, type TensorData } from './tensor.ts';
+
+export type FixedDatatype = Exclude<Datatype, 'BYTES'>;
+export type NumericTypedArray = Exclude<TensorData, Uint8Array[]>;
+
+/** Every binary tensor on the wire is little-endian (Triton binary tensor data extension). */
+export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Default cap on the elements of one tensor, checked before anything is allocated.
+ * 2^26 elements (256 MiB of FP32): our own limit, far above the zoo's models; the HTTP
+ * body limit usually binds first.
+ */
+export const DEFAULT_MAX_ELEMENTS = 2 ** 26;
+
+export function allocateTensorData(datatype: FixedDatatype, length: number): NumericTypedArray {
+  switch (datatype) {
+    case 'BOOL':
+    case 'UINT8':
+      return new Uint8Array(length);
+    case 'INT8':
+      return new Int8Array(length);
+    case 'UINT16':
+    case 'FP16':
+    case 'BF16':
+      return new Uint16Array(length);
+    case 'INT16':
+      return new Int16Array(length);
+    case 'UINT32':
+      return new Uint32Array(length);
+    case 'INT32':
+      return new Int32Array(length);
+    case 'UINT64':
+      return new BigUint64Array(length);
+    case 'INT64':
+      return new BigInt64Array(length);
+    case 'FP32':
+      return new Float32Array(length);
+    case 'FP64':
+      return new Float64Array(length);
+  }
+}
+
+/** True when `data` is the array kind tensor.ts prescribes for `datatype`. */
+export function dataMatchesDatatype(datatype: Datatype, data: TensorData): boolean {
+  switch (datatype) {
+    case 'BYTES':
+      return Array.isArray(data);
+    case 'BOOL':
+    case 'UINT8':
+      return data instanceof Uint8Array;
+    case 'INT8':
+      return data instanceof Int8Array;
+    case 'UINT16':
+    case 'FP16':
+    case 'BF16':
+      return data instanceof Uint16Array;
+    case 'INT16':
+      return data instanceof Int16Array;
+    case 'UINT32':
+      return data instanceof Uint32Array;
+    case 'INT32':
+      return data instanceof Int32Array;
+    case 'UINT64':
+      return data instanceof BigUint64Array;
+    case 'INT64':
+      return data instanceof BigInt64Array;
+    case 'FP32':
+      return data instanceof Float32Array;
+    case 'FP64':
+      return data instanceof Float64Array;
+  }
+}
+
+/** Reverses the bytes of each element in place (only needed on big-endian hosts). */
+export function swapBytes(bytes: Uint8Array, elementSize: number): void {
+  if (elementSize === 1) return;
+  for (let i = 0; i + elementSize <= bytes.length; i += elementSize) {
+    for (let a = i, b = i + elementSize - 1; a < b; a++, b--) {
+      const t = bytes[a]!;
+      bytes[a] = bytes[b]!;
+      bytes[b] = t;
+    }
+  }
+}
+
+/** The tensor's bytes in wire order (little-endian). A view when the host is little-endian. */
+export function fixedTensorBytes(data: NumericTypedArray, datatype: FixedDatatype): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_IS_LITTLE_ENDIAN) return view;
+  const copy = view.slice();
+  swapBytes(copy, ELEMENT_SIZE[datatype]);
+  return copy;
+}
+
+/** Copies wire bytes into a fresh typed array of `datatype` (always a copy: never aliases the body). */
+export function typedArrayFromBytes(
+  datatype: FixedDatatype,
+  bytes: Uint8Array,
+  length: number,
+): NumericTypedArray {
+  const out = allocateTensorData(datatype, length);
+  const target = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  target.set(bytes);
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytes(target, ELEMENT_SIZE[datatype]);
+  return out;
+}
+
+/**
+ * Product of the dims, or Infinity when it exceeds the safe integer range. Dims are
+ * assumed to be non-negative safe integers (validated by the caller).
+ */
+export function shapeProduct(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (d === 0) return 0;
+  }
+  for (const d of shape) {
+    n *= d;
+    if (n > Number.MAX_SAFE_INTEGER) return Number.POSITIVE_INFINITY;
+  }
+  return n;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/**
+ * Checks a wire shape: an array of non-negative safe integers. Returns it as number[].
+ * `what` names the tensor in the error ("input 'x'").
+ */
+export function readWireShape(value: unknown, what: string): number[] {
+  if (!Array.isArray(value)) {
+    throw new EdgeshiftError('ES_INVALID_TENSOR', `${what}: 'shape' must be an array of integers`);
+  }
+  const shape: number[] = new Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const d: unknown = value[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new EdgeshiftError(
+        'ES_SHAPE_MISMATCH',
+        `${what}: shape dimension ${i} is ${JSON.stringify(d) ?? String(d)}; dimensions must be non-negative integers`,
+      );
+    }
+    shape[i] = d;
+  }
+  return shape;
+}
