@@ -12,7 +12,9 @@ export interface RuntimeOptions {
    * Run inferences in a worker thread so the caller's event loop never waits on one.
    * onnxruntime-web always does (its `run` blocks the thread that calls it). For
    * onnxruntime-node the default is true: its binding also runs synchronously on the
-   * calling thread; `false` trades that for a lower per-run overhead.
+   * calling thread; `false` trades that for a lower per-run overhead. Close sessions
+   * before `process.exit()`: exiting while an onnxruntime-node worker is inside a run
+   * aborts the process (SIGABRT).
    */
   worker?: boolean;
 }

@@ -1,0 +1,71 @@
+/**
+ * Checks a run's inputs and requested outputs against the session's signature before
+ * they reach onnxruntime, so both runtimes reject bad requests with the same codes.
+ */
+import { EdgeshiftError } from '../../common/errors.ts';
+import { type ModelSignature, type Tensor, elementCount } from '../../common/tensor.ts';
+import { dataMatchesDatatype } from './ort-convert.ts';
+
+function checkShape(tensor: Tensor, declared: readonly number[]): void {
+  if (!tensor.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new EdgeshiftError(
+      'ES_INVALID_TENSOR',
+      `input '${tensor.name}' has an invalid shape [${tensor.shape.join(', ')}]`,
+    );
+  }
+  // onnxruntime reports an unknown rank as [], the same as a scalar: leave that case to it.
+  if (declared.length === 0) return;
+  const fits =
+    tensor.shape.length === declared.length &&
+    declared.every((d, i) => d < 0 || d === tensor.shape[i]);
+  if (!fits) {
+    throw new EdgeshiftError(
+      'ES_SHAPE_MISMATCH',
+      `input '${tensor.name}' has shape [${tensor.shape.join(', ')}], the model expects [${declared.join(', ')}]`,
+    );
+  }
+}
+
+/** Throws an EdgeshiftError (4xx) on the first problem found. */
+export function checkRunRequest(
+  signature: ModelSignature,
+  inputs: readonly Tensor[],
+  outputNames?: readonly string[],
+): void {
+  const seen = new Set<string>();
+  for (const tensor of inputs) {
+    const spec = signature.inputs.find((s) => s.name === tensor.name);
+    if (spec === undefined)
+      throw new EdgeshiftError('ES_UNKNOWN_INPUT', `unknown input '${tensor.name}'`);
+    if (seen.has(tensor.name))
+      throw new EdgeshiftError('ES_INVALID_TENSOR', `input '${tensor.name}' is given twice`);
+    seen.add(tensor.name);
+    if (tensor.datatype !== spec.datatype) {
+      throw new EdgeshiftError(
+        'ES_DATATYPE_MISMATCH',
+        `input '${tensor.name}' has datatype ${tensor.datatype}, the model expects ${spec.datatype}`,
+      );
+    }
+    checkShape(tensor, spec.shape);
+    if (!dataMatchesDatatype(tensor.datatype, tensor.data)) {
+      throw new EdgeshiftError(
+        'ES_INVALID_TENSOR',
+        `input '${tensor.name}' data is not stored as ${tensor.datatype} requires`,
+      );
+    }
+    if (tensor.data.length !== elementCount(tensor.shape)) {
+      throw new EdgeshiftError(
+        'ES_INVALID_TENSOR',
+        `input '${tensor.name}' has ${tensor.data.length} elements, its shape [${tensor.shape.join(', ')}] needs ${elementCount(tensor.shape)}`,
+      );
+    }
+  }
+  for (const spec of signature.inputs) {
+    if (!seen.has(spec.name))
+      throw new EdgeshiftError('ES_MISSING_INPUT', `missing input '${spec.name}'`);
+  }
+  for (const name of outputNames ?? []) {
+    if (!signature.outputs.some((s) => s.name === name))
+      throw new EdgeshiftError('ES_UNKNOWN_OUTPUT', `unknown output '${name}'`);
+  }
+}

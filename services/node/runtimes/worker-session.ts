@@ -1,0 +1,229 @@
+/**
+ * A RuntimeSession whose onnxruntime session lives in a worker thread
+ * (session-worker.mjs), so a long inference never blocks the caller's event loop.
+ */
+import { Worker } from 'node:worker_threads';
+import { EdgeshiftError } from '../../common/errors.ts';
+import type { ModelSignature, Tensor } from '../../common/tensor.ts';
+import { checkRunRequest } from './input-check.ts';
+import {
+  type OrtSessionMetadata,
+  type OrtTensorParts,
+  freshCopy,
+  fromOrtParts,
+  signatureFromMetadata,
+  toOrtParts,
+} from './ort-convert.ts';
+import type { ExecutionProvider, RuntimeName, RuntimeSession } from './runtime.ts';
+
+/** Gives tests the worker, e.g. to make it die on purpose. */
+export const kWorker = Symbol('edgeshift.runtime.worker');
+
+/** How long close() waits for queued runs before it terminates a worker whose runs are abortable. */
+const CLOSE_GRACE_MS = 5_000;
+
+export interface WorkerSessionOptions {
+  runtime: RuntimeName;
+  ep: ExecutionProvider;
+  /** The onnxruntime package the worker imports. */
+  module: 'onnxruntime-node' | 'onnxruntime-web';
+  /** onnxruntime-web only: `ort.env.wasm.numThreads`; 0 lets onnxruntime choose. */
+  wasmThreads?: number;
+  /** Structured-cloneable `InferenceSession.SessionOptions`. */
+  sessionOptions: Record<string, unknown>;
+  /**
+   * Whether the worker may be terminated in the middle of a run. True for WASM.
+   * False for onnxruntime-node: terminating its worker during a native run aborts the
+   * whole process (the binding throws a Napi::Error nobody can catch), so close()
+   * waits for queued runs to finish however long they take.
+   */
+  abortableRuns: boolean;
+  /** Turns a failed load into the error to throw (model or provider problem). */
+  loadError(message: string): Promise<EdgeshiftError> | EdgeshiftError;
+}
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+class WorkerError extends Error {}
+
+class WorkerSession implements RuntimeSession {
+  readonly runtime: RuntimeName;
+  readonly ep: ExecutionProvider;
+  signature: ModelSignature = { inputs: [], outputs: [] };
+  private readonly worker: Worker;
+  private readonly abortableRuns: boolean;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+  private failureReason: string | undefined;
+
+  constructor(options: WorkerSessionOptions) {
+    this.runtime = options.runtime;
+    this.ep = options.ep;
+    this.abortableRuns = options.abortableRuns;
+    this.worker = new Worker(new URL('./session-worker.mjs', import.meta.url), {
+      workerData: { module: options.module, wasmThreads: options.wasmThreads ?? 0 },
+      // The worker is plain JavaScript: no need to load the parent's TypeScript hooks.
+      execArgv: [],
+    });
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (error) => this.fail(`worker crashed: ${error.message}`));
+    this.worker.on('messageerror', (error) =>
+      this.fail(`worker sent an unreadable message: ${error.message}`),
+    );
+    this.worker.on('exit', (code) => {
+      if (this.state === 'open') this.fail(`worker exited with code ${code}`);
+    });
+  }
+
+  get [kWorker](): Worker {
+    return this.worker;
+  }
+
+  /** Why this session can no longer run; undefined while it can. */
+  get failure(): string | undefined {
+    return this.failureReason;
+  }
+
+  async load(path: string, sessionOptions: Record<string, unknown>): Promise<OrtSessionMetadata> {
+    return (await this.post({ op: 'load', path, options: sessionOptions })) as OrtSessionMetadata;
+  }
+
+  async run(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
+    this.assertOpen();
+    checkRunRequest(this.signature, inputs, outputNames);
+    const feeds: Record<string, OrtTensorParts> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const tensor of inputs) {
+      const parts = toOrtParts(tensor);
+      if (!Array.isArray(parts.data) && tensor.datatype !== 'BYTES') {
+        // A fresh copy the worker can own: the caller's buffer may be shared (e.g. a pooled request body).
+        const copy = freshCopy(tensor.datatype, parts.data);
+        parts.data = copy;
+        transfer.push(copy.buffer as ArrayBuffer);
+      }
+      feeds[tensor.name] = parts;
+    }
+    const fetches = outputNames ?? this.signature.outputs.map((o) => o.name);
+    let value: Record<string, OrtTensorParts>;
+    try {
+      value = (await this.post({ op: 'run', feeds, fetches }, transfer)) as Record<
+        string,
+        OrtTensorParts
+      >;
+    } catch (error) {
+      // Inputs passed checkRunRequest, so onnxruntime's complaint is about their values
+      // (e.g. inconsistent dynamic dimensions, an index out of range).
+      if (error instanceof WorkerError)
+        throw new EdgeshiftError('ES_BAD_REQUEST', `inference failed: ${error.message}`);
+      throw error;
+    }
+    return fetches.map((name) => {
+      const parts = value[name];
+      if (parts === undefined)
+        throw new EdgeshiftError('ES_INTERNAL', `${this.runtime} returned no output '${name}'`);
+      return fromOrtParts(name, parts);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    if (wasOpen) {
+      // Runs already queued in the worker finish first; then the session is released.
+      const released = this.post({ op: 'close' }).catch(() => undefined);
+      if (this.abortableRuns) {
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_GRACE_MS);
+        });
+        await Promise.race([released, grace]);
+        clearTimeout(timer);
+      } else {
+        await released;
+      }
+    }
+    await this.worker.terminate();
+    this.rejectAll(new EdgeshiftError('ES_NOT_READY', `${this.runtime} session is closed`));
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'closed')
+      throw new EdgeshiftError('ES_NOT_READY', `${this.runtime} session is closed`);
+    if (this.state === 'failed') {
+      throw new EdgeshiftError(
+        'ES_NOT_READY',
+        `${this.runtime} session is unusable: ${this.failureReason ?? 'unknown failure'}`,
+      );
+    }
+  }
+
+  private post(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.state === 'failed') {
+      return Promise.reject(
+        new EdgeshiftError(
+          'ES_NOT_READY',
+          `${this.runtime} session is unusable: ${this.failureReason}`,
+        ),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Keep the process alive only while work is outstanding.
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  private settle(reply: Reply): void {
+    const pending = this.pending.get(reply.id);
+    if (pending === undefined) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.ok) pending.resolve(reply.value);
+    else pending.reject(new WorkerError(reply.error ?? 'unknown error'));
+  }
+
+  private fail(reason: string): void {
+    if (this.state === 'failed') return;
+    this.state = 'failed';
+    this.failureReason = reason;
+    this.rejectAll(new EdgeshiftError('ES_INTERNAL', `${this.runtime} ${reason}`));
+  }
+
+  private rejectAll(error: EdgeshiftError): void {
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+    this.worker.unref();
+  }
+}
+
+/** Start a worker, load the model in it and read the signature from the session's metadata. */
+export async function openWorkerSession(
+  modelPath: string,
+  options: WorkerSessionOptions,
+): Promise<RuntimeSession> {
+  const session = new WorkerSession(options);
+  try {
+    const metadata = await session.load(modelPath, options.sessionOptions);
+    session.signature = signatureFromMetadata(metadata);
+  } catch (error) {
+    await session.close().catch(() => undefined);
+    if (error instanceof WorkerError) throw await options.loadError(error.message);
+    throw error;
+  }
+  return session;
+}
