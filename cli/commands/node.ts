@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
+import { createNode, installSignalHandlers } from '../../services/node/server.ts';
+
+interface NodeFlags {
+  config?: string;
+  tier?: string;
+  name?: string;
+  model?: string[];
+  runtime?: string;
+  ep?: string;
+  threads?: number;
+  maxBatch?: number;
+  maxQueueDelayMs?: number;
+  maxQueue?: number;
+  host?: string;
+  port?: number;
+  token?: string;
+  bodyLimitBytes?: number;
+}
+
+const integer = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new Error(`${flag} expects a non-negative integer, got "${value}"`);
+  return Number.parseInt(value, 10);
+};
+const number = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new Error(`${flag} expects a non-negative number, got "${value}"`);
+  }
+  return n;
+};
+
+export function registerNodeCommand(program: Command): void {
+  program
+    .command('node')
+    .description('run an inference node: Open Inference Protocol over HTTP for one or more models')
+    .option('-c, --config <file>', 'JSON config file with the same fields (flags win)')
+    .addOption(new Option('--tier <tier>', 'tier this node plays').choices(['hyperscale', 'edge', 'device']))
+    .option('--name <name>', 'node name reported in x-edgeshift-node (default: the tier)')
+    .option(
+      '-m, --model <model>',
+      'zoo name (mlp, cnn, gpt), pretrained name (ppocr-cls) or path to an .onnx file; repeatable',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
+    .addOption(
+      new Option('--runtime <runtime>', 'inference runtime').choices(['onnxruntime-node', 'onnxruntime-web']),
+    )
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(['cpu', 'webgpu', 'cuda']))
+    .option('--threads <n>', 'intra-op threads (0: runtime default)', integer('--threads'))
+    .option('--max-batch <n>', 'largest dynamic batch, in items', integer('--max-batch'))
+    .option('--max-queue-delay-ms <ms>', 'longest wait to fill a batch', number('--max-queue-delay-ms'))
+    .option('--max-queue <n>', 'queued requests per model before 429', integer('--max-queue'))
+    .option('--host <host>', 'address to bind (non-loopback needs a token)')
+    .option('--port <port>', 'port to bind', integer('--port'))
+    .option('--token <token>', 'require "Authorization: Bearer <token>" (default: $EDGESHIFT_TOKEN)')
+    .option('--body-limit-bytes <n>', 'largest request body accepted', integer('--body-limit-bytes'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ edgeshift node --tier edge --model cnn
+  $ edgeshift node --tier hyperscale --model cnn --model gpt --max-batch 32 --port 8001
+  $ edgeshift node --tier device --runtime onnxruntime-web --model mlp --port 8003
+  $ edgeshift node --model ./resnet.onnx --ep webgpu
+  $ EDGESHIFT_TOKEN=secret edgeshift node --host 0.0.0.0 --model cnn
+`,
+    )
+    .action(async (flags: NodeFlags) => {
+      const fileConfig = flags.config ? await loadConfigFile(flags.config) : {};
+      const { config: _configPath, model, name, ...rest } = flags;
+      const fromFlags: Record<string, unknown> = { ...rest };
+      if (model) fromFlags.models = model;
+      if (name) fromFlags.nodeName = name;
+      if (fromFlags.token === undefined && process.env.EDGESHIFT_TOKEN) {
+        fromFlags.token = process.env.EDGESHIFT_TOKEN;
+      }
+      const options = mergeConfig(fileConfig, fromFlags);
+      console.error(`edgeshift node: loading ${options.models.join(', ')} on ${options.runtime} (${options.ep})...`);
+      const node = await createNode(options);
+      const address = await node.listen();
+      installSignalHandlers(node);
+      console.error(
+        `edgeshift node: ${options.tier} node serving ${options.models.join(', ')} at ${address.url} (Ctrl-C to stop)`,
+      );
+    });
+}

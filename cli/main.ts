@@ -1,0 +1,49 @@
+import { Command, CommanderError } from 'commander';
+import { isEdgeshiftError } from '../services/common/errors.ts';
+import { registerInferCommand } from './commands/infer.ts';
+import { registerModelsCommand } from './commands/models.ts';
+import { registerNodeCommand } from './commands/node.ts';
+import { registerStartCommand } from './commands/start.ts';
+import { packageVersion } from './version.ts';
+
+const program = new Command();
+program
+  .name('edgeshift')
+  .description(
+    'Measure whether an inference should run in a hyperscale data center, at the edge, or on the device.',
+  )
+  .version(packageVersion(), '-V, --version')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ edgeshift start                              serve the zoo on :8001, self-check, keep serving
+  $ edgeshift node --tier edge --model cnn       serve one model on 127.0.0.1:8001
+  $ edgeshift node --model ./my-model.onnx --runtime onnxruntime-web --port 8003
+  $ edgeshift models list                        the model zoo with params and FLOPs
+  $ edgeshift infer cnn --url http://127.0.0.1:8001   send one sample request
+`,
+  );
+
+registerStartCommand(program);
+registerNodeCommand(program);
+registerModelsCommand(program);
+registerInferCommand(program);
+
+program.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode;
+  } else if (isEdgeshiftError(error)) {
+    console.error(`edgeshift: ${error.message} [${error.code}]`);
+    process.exitCode = 1;
+  } else {
+    console.error('edgeshift: unexpected error:', error instanceof Error ? error.message : error);
+    if (process.env.EDGESHIFT_DEBUG) console.error(error);
+    process.exitCode = 1;
+  }
+}

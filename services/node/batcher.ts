@@ -1,0 +1,344 @@
+/**
+ * Dynamic batching for one model: a bounded queue, request merging along the first
+ * dimension, latency budgets checked before compute, and queue/compute timings.
+ *
+ * Dispatch policy (see docs/node.md):
+ * - A request that arrives while the model is idle runs at once, so low load adds no
+ *   waiting; requests that arrive within the same event-loop turn still merge.
+ * - Requests that queued behind a running batch are merged when a slot frees, up to
+ *   `maxBatch` items, after waiting at most `maxQueueDelayMs` since they queued (Triton's
+ *   `max_queue_delay_microseconds`); a full batch goes at once.
+ */
+import { performance } from 'node:perf_hooks';
+import { EdgeshiftError } from '../common/errors.ts';
+import type { ModelSignature, Tensor } from '../common/tensor.ts';
+import { batchKey, concatInputs, hasBatchDimension, splitOutputs } from './batch-tensors.ts';
+
+export type RunFn = (inputs: Tensor[], outputNames?: string[]) => Promise<Tensor[]>;
+
+export interface BatcherOptions {
+  /** Most batch items per run. */
+  maxBatch: number;
+  /** Most milliseconds a queued partial batch waits for companions. */
+  maxQueueDelayMs: number;
+  /** Most waiting requests; one more is refused with ES_QUEUE_FULL. */
+  maxQueue: number;
+  /** Runs in flight at once (default 1). */
+  maxInFlight?: number;
+}
+
+export interface BatchRequest {
+  /** Inputs in signature order. */
+  inputs: Tensor[];
+  outputNames?: string[];
+  /** performance.now() when the request reached the node; budgets count from here. */
+  arrivedAt: number;
+  /** Latency budget in milliseconds, if the client gave one. */
+  budgetMs?: number;
+}
+
+export interface BatchResult {
+  outputs: Tensor[];
+  /** Milliseconds from submit to dispatch. */
+  queueMs: number;
+  /** Milliseconds of the runtime call that computed this request. */
+  computeMs: number;
+  /** Items in that runtime call. */
+  batchItems: number;
+}
+
+export interface BatcherObserver {
+  /** Called once per runtime call. */
+  run?(items: number, computeMs: number): void;
+}
+
+interface Pending {
+  request: BatchRequest;
+  items: number;
+  /** Requests merge only with equal keys; null runs alone. */
+  key: string | null;
+  enqueuedAt: number;
+  arrivedIdle: boolean;
+  resolve(result: BatchResult): void;
+  reject(error: unknown): void;
+}
+
+const PER_ITEM_SMOOTHING = 0.2;
+
+function ms(value: number): string {
+  return value.toFixed(3).replace(/\.?0+$/, '');
+}
+
+export class Batcher {
+  /** Whether requests may merge; turns false if a merged run's outputs cannot be split. */
+  private mergeable: boolean;
+  private readonly run: RunFn;
+  private readonly options: Required<BatcherOptions>;
+  private readonly observer: BatcherObserver;
+  private queue: Pending[] = [];
+  private queuedItems = 0;
+  private runningBatches = 0;
+  private runningRequests = 0;
+  private runningItems = 0;
+  private pumpScheduled = false;
+  private delayTimer: NodeJS.Timeout | undefined;
+  /** Smoothed compute milliseconds per item, for Retry-After. */
+  private perItemMs = 0;
+  private closing = false;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    run: RunFn,
+    signature: ModelSignature,
+    options: BatcherOptions,
+    observer: BatcherObserver = {},
+  ) {
+    this.run = run;
+    this.options = { maxInFlight: 1, ...options };
+    this.observer = observer;
+    this.mergeable = hasBatchDimension(signature);
+  }
+
+  get batchable(): boolean {
+    return this.mergeable;
+  }
+
+  /** Requests waiting for dispatch. */
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** Requests inside running batches. */
+  get inflight(): number {
+    return this.runningRequests;
+  }
+
+  /**
+   * Throws what `submit` would refuse with right now for lack of room (ES_QUEUE_FULL,
+   * or ES_NOT_READY when closing), so callers can shed load before decoding a body.
+   */
+  assertAccepting(): void {
+    if (this.closing) throw new EdgeshiftError('ES_NOT_READY', 'node is shutting down');
+    if (this.queue.length >= this.options.maxQueue) {
+      throw new EdgeshiftError(
+        'ES_QUEUE_FULL',
+        `queue full (${this.queue.length} requests waiting); retry later`,
+        { headers: { 'retry-after': String(this.retryAfterSeconds()) } },
+      );
+    }
+  }
+
+  submit(request: BatchRequest): Promise<BatchResult> {
+    try {
+      this.assertAccepting();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const now = performance.now();
+    const expired = this.budgetError(request, now);
+    if (expired !== null) return Promise.reject(expired);
+    const merge = this.mergeable ? batchKey(request.inputs, request.outputNames) : null;
+    const items = merge?.items ?? 1;
+    const key = merge !== null && merge.items <= this.options.maxBatch ? merge.key : null;
+    return new Promise<BatchResult>((resolve, reject) => {
+      this.queue.push({
+        request,
+        items,
+        key,
+        enqueuedAt: now,
+        arrivedIdle: this.runningBatches === 0,
+        resolve,
+        reject,
+      });
+      this.queuedItems += items;
+      this.schedulePump();
+    });
+  }
+
+  /** Seconds a refused client should wait: the queued and running work at recent speed. */
+  retryAfterSeconds(): number {
+    const work = ((this.queuedItems + this.runningItems) * this.perItemMs) / 1000;
+    return Math.max(1, Math.ceil(work));
+  }
+
+  /** Refuse new requests; resolves once queued and running ones are answered. */
+  close(): Promise<void> {
+    this.closing = true;
+    if (this.queue.length === 0 && this.runningBatches === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  private budgetError(request: BatchRequest, now: number): EdgeshiftError | null {
+    const budget = request.budgetMs;
+    if (budget === undefined) return null;
+    const elapsed = now - request.arrivedAt;
+    if (elapsed < budget) return null;
+    return new EdgeshiftError(
+      'ES_BUDGET_EXCEEDED',
+      `latency budget of ${ms(budget)} ms exhausted after ${ms(elapsed)} ms in queue; not computed`,
+    );
+  }
+
+  // Deferred to the check phase so that requests parsed in the same poll phase merge.
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.delayTimer !== undefined) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
+    const { maxBatch, maxQueueDelayMs, maxInFlight } = this.options;
+    while (this.runningBatches < maxInFlight && this.queue.length > 0) {
+      const now = performance.now();
+      this.dropExpired(now);
+      const head = this.queue[0];
+      if (head === undefined) break;
+      const group = this.collect(head);
+      let items = 0;
+      for (const p of group) items += p.items;
+      const full = head.key === null || items >= maxBatch;
+      const idle = this.runningBatches === 0 && head.arrivedIdle;
+      const waited = now - head.enqueuedAt;
+      if (!full && !idle && waited < maxQueueDelayMs) {
+        this.delayTimer = setTimeout(() => this.schedulePump(), maxQueueDelayMs - waited);
+        break;
+      }
+      this.take(group, items);
+      void this.dispatch(group, items, now);
+    }
+    this.checkDrained();
+  }
+
+  private dropExpired(now: number): void {
+    if (!this.queue.some((p) => p.request.budgetMs !== undefined)) return;
+    const kept: Pending[] = [];
+    for (const p of this.queue) {
+      const error = this.budgetError(p.request, now);
+      if (error === null) {
+        kept.push(p);
+      } else {
+        this.queuedItems -= p.items;
+        p.reject(error);
+      }
+    }
+    this.queue = kept;
+  }
+
+  /** The head and the compatible requests behind it, oldest first, up to maxBatch items. */
+  private collect(head: Pending): Pending[] {
+    if (head.key === null) return [head];
+    const group = [head];
+    let items = head.items;
+    for (let i = 1; i < this.queue.length && items < this.options.maxBatch; i++) {
+      const p = this.queue[i]!;
+      if (p.key === head.key && items + p.items <= this.options.maxBatch) {
+        group.push(p);
+        items += p.items;
+      }
+    }
+    return group;
+  }
+
+  private take(group: Pending[], items: number): void {
+    const taken = new Set(group);
+    this.queue = this.queue.filter((p) => !taken.has(p));
+    this.queuedItems -= items;
+    this.runningBatches += 1;
+    this.runningRequests += group.length;
+    this.runningItems += items;
+  }
+
+  private async dispatch(group: Pending[], items: number, start: number): Promise<void> {
+    try {
+      if (group.length === 1) {
+        await this.runAlone(group[0]!, start);
+      } else {
+        await this.runMerged(group, items, start);
+      }
+    } finally {
+      this.runningBatches -= 1;
+      this.runningRequests -= group.length;
+      this.runningItems -= items;
+      if (this.queue.length > 0) this.schedulePump();
+      this.checkDrained();
+    }
+  }
+
+  private async timedRun(inputs: Tensor[], outputNames: string[] | undefined, items: number) {
+    const t0 = performance.now();
+    const outputs = await this.run(inputs, outputNames);
+    const computeMs = performance.now() - t0;
+    this.observer.run?.(items, computeMs);
+    const perItem = computeMs / items;
+    this.perItemMs =
+      this.perItemMs === 0
+        ? perItem
+        : this.perItemMs + PER_ITEM_SMOOTHING * (perItem - this.perItemMs);
+    return { outputs, computeMs };
+  }
+
+  private async runAlone(p: Pending, start: number): Promise<void> {
+    const queueMs = start - p.enqueuedAt;
+    try {
+      const { outputs, computeMs } = await this.timedRun(
+        p.request.inputs,
+        p.request.outputNames,
+        p.items,
+      );
+      p.resolve({ outputs, queueMs, computeMs, batchItems: p.items });
+    } catch (error) {
+      p.reject(error);
+    }
+  }
+
+  private async runMerged(group: Pending[], items: number, start: number): Promise<void> {
+    const first = group[0]!.request;
+    let split: Tensor[][] | null = null;
+    let computeMs = 0;
+    let failed = false;
+    try {
+      const merged = concatInputs(group.map((p) => p.request.inputs));
+      const result = await this.timedRun(merged, first.outputNames, items);
+      computeMs = result.computeMs;
+      split = splitOutputs(
+        result.outputs,
+        group.map((p) => p.items),
+      );
+    } catch {
+      // One request's data can fail a merged run (an out-of-range token id, say);
+      // running each alone below answers the others and gives the culprit its own error.
+      failed = true;
+    }
+    if (split === null) {
+      // Outputs that do not split along the batch never will: stop merging for this model.
+      if (!failed) this.mergeable = false;
+      for (const p of group) await this.runAlone(p, start);
+      return;
+    }
+    group.forEach((p, i) => {
+      p.resolve({
+        outputs: split[i]!,
+        queueMs: start - p.enqueuedAt,
+        computeMs,
+        batchItems: items,
+      });
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.drained !== undefined && this.queue.length === 0 && this.runningBatches === 0) {
+      const done = this.drained;
+      this.drained = undefined;
+      done();
+    }
+  }
+}

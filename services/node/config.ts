@@ -1,0 +1,161 @@
+/**
+ * Node options: one schema, every default and unit in one place, unknown keys rejected.
+ * `resolveNodeConfig` validates once and returns a frozen object; `createNode` calls it.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { EdgeshiftError } from '../common/errors.ts';
+
+export const TIERS = ['hyperscale', 'edge', 'device'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** Environment variable the CLI reads the bearer token from when no flag gives one. */
+export const TOKEN_ENV = 'EDGESHIFT_TOKEN';
+
+const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+// Header-safe: the name travels in x-edgeshift-node.
+const NODE_NAME = /^[A-Za-z0-9._:@-]{1,128}$/;
+// RFC 6750 §2.1 b64token characters, so the token fits an Authorization header unchanged.
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+const fields = {
+  /** Which tier this node plays; reported in x-edgeshift-tier. */
+  tier: z.enum(TIERS).default('edge'),
+  /** Reported in x-edgeshift-node. Default: the tier. */
+  nodeName: z.string().regex(NODE_NAME, 'letters, digits and . _ : @ - only').optional(),
+  /** Zoo names (mlp, cnn, gpt), pretrained names (ppocr-cls) or paths to .onnx files. */
+  models: z.array(z.string().min(1)).min(1).default(['cnn']),
+  runtime: z.enum(['onnxruntime-node', 'onnxruntime-web']).default('onnxruntime-node'),
+  ep: z.enum(['cpu', 'webgpu', 'cuda']).default('cpu'),
+  /** Intra-op threads per model; 0 lets the runtime choose. */
+  threads: z.number().int().min(0).max(1024).default(0),
+  /** Most batch items (sum of the requests' first dimensions) one run may hold. */
+  maxBatch: z.number().int().min(1).max(4096).default(8),
+  /**
+   * Milliseconds a partial batch that queued behind a running one may wait for companions.
+   * A request that arrives while the model is idle is dispatched at once regardless.
+   */
+  maxQueueDelayMs: z.number().min(0).max(10_000).default(0),
+  /** Requests that may wait per model; one more is answered 429 at once. */
+  maxQueue: z.number().int().min(1).max(1_000_000).default(256),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** TCP port; 0 picks a free one (tests). */
+  port: z.number().int().min(0).max(65_535).default(8001),
+  /** Bearer token every request but the health probes must present. */
+  token: z.string().regex(BEARER_TOKEN, 'RFC 6750 token characters only').optional(),
+  /** Largest request body in bytes. */
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 31 - 1)
+    .default(64 * 1024 * 1024),
+  logLevel: z.enum(LOG_LEVELS).default('warn'),
+};
+
+const nodeOptionsSchema = z.strictObject(fields);
+
+/** What callers may pass: every field optional. */
+export type NodeOptions = z.input<typeof nodeOptionsSchema>;
+export type NodeConfig = Readonly<
+  Omit<z.output<typeof nodeOptionsSchema>, 'nodeName' | 'models'> & {
+    nodeName: string;
+    models: readonly string[];
+  }
+>;
+
+const LOOPBACK_NAMES = new Set(['localhost', '::1', '[::1]']);
+
+/** True for hosts only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (LOOPBACK_NAMES.has(h)) return true;
+  // RFC 1122 §3.2.1.3: all of 127.0.0.0/8 is loopback.
+  return /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : 'options';
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Validate options, fill defaults, enforce the token rule, and freeze the result. */
+export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
+  const parsed = nodeOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new EdgeshiftError('ES_CONFIG', `invalid node options: ${describeIssues(parsed.error)}`);
+  }
+  const value = parsed.data;
+  if (value.token === undefined && !isLoopbackHost(value.host)) {
+    throw new EdgeshiftError(
+      'ES_CONFIG',
+      `refusing to listen on ${value.host} without a token: anyone who can reach it could use ` +
+        `the node. Pass a token (--token <t>, the ${TOKEN_ENV} environment variable, or ` +
+        `"token" in the config file), or listen on 127.0.0.1.`,
+    );
+  }
+  const config = {
+    ...value,
+    nodeName: value.nodeName ?? value.tier,
+    models: Object.freeze([...value.models]),
+  };
+  return Object.freeze(config);
+}
+
+/**
+ * Read a JSON config file holding any of the node options (same names, same units).
+ * Relative `.onnx` paths are taken relative to the file's folder.
+ */
+export async function loadConfigFile(path: string): Promise<NodeOptions> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new EdgeshiftError('ES_CONFIG', `cannot read config file ${path}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new EdgeshiftError('ES_CONFIG', `config file ${path} is not valid JSON`, { cause });
+  }
+  const parsed = nodeOptionsSchema.partial().safeParse(json);
+  if (!parsed.success) {
+    throw new EdgeshiftError('ES_CONFIG', `config file ${path}: ${describeIssues(parsed.error)}`);
+  }
+  // Return what the file said, not the defaults, so flags can still be merged on top.
+  const fileOptions = Object.fromEntries(
+    Object.entries(json as Record<string, unknown>).filter(([key]) => key in fields),
+  ) as NodeOptions;
+  if (fileOptions.models !== undefined) {
+    const base = dirname(resolve(path));
+    fileOptions.models = fileOptions.models.map((m) =>
+      m.endsWith('.onnx') && !isAbsolute(m) ? resolve(base, m) : m,
+    );
+  }
+  return fileOptions;
+}
+
+/**
+ * Merge config-file options with command-line flags (flags that are set win), then
+ * validate: the result is the frozen config `createNode` would build.
+ */
+export function mergeConfig(file: NodeOptions, flags: Record<string, unknown>): NodeConfig {
+  const merged: Record<string, unknown> = { ...file };
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return resolveNodeConfig(merged as NodeOptions);
+}
+
+/** The token from the environment, if set and non-empty (for the CLI). */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[TOKEN_ENV];
+  return value === undefined || value === '' ? undefined : value;
+}

@@ -1,0 +1,106 @@
+/**
+ * Loading the node's models: resolve each name through the model registry, load it in
+ * the configured runtime, and give it a batcher. Exactly one version, "1", per model.
+ */
+import { resolveModel } from '../../models/registry.ts';
+import { EdgeshiftError, isEdgeshiftError } from '../common/errors.ts';
+import type { ModelSignature } from '../common/tensor.ts';
+import { Batcher } from './batcher.ts';
+import type { NodeConfig } from './config.ts';
+import type { NodeMetrics } from './metrics.ts';
+import { createRuntime } from './runtimes/index.ts';
+import type { RuntimeSession } from './runtimes/runtime.ts';
+
+export const MODEL_VERSION = '1';
+/** Triton's platform name for ONNX models served by ONNX Runtime (model configuration docs). */
+export const ONNX_PLATFORM = 'onnxruntime_onnx';
+
+export interface ServedModel {
+  readonly name: string;
+  readonly kind: 'zoo' | 'pretrained' | 'file';
+  readonly file: string;
+  readonly licence: string;
+  readonly source: string;
+  readonly session: RuntimeSession;
+  readonly signature: ModelSignature;
+  readonly batcher: Batcher;
+}
+
+async function loadOne(
+  nameOrPath: string,
+  config: NodeConfig,
+  runtime: ReturnType<typeof createRuntime>,
+  metrics: NodeMetrics,
+): Promise<ServedModel> {
+  const resolved = await resolveModel(nameOrPath);
+  let session: RuntimeSession;
+  try {
+    session = await runtime.load(resolved.file, {
+      ep: config.ep,
+      threads: config.threads === 0 ? undefined : config.threads,
+    });
+  } catch (cause) {
+    if (isEdgeshiftError(cause)) throw cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new EdgeshiftError(
+      'ES_MODEL_LOAD',
+      `cannot load ${resolved.name} (${resolved.file}): ${reason}`,
+      {
+        cause,
+      },
+    );
+  }
+  const name = resolved.name;
+  const batcher = new Batcher(
+    (inputs, outputNames) => session.run(inputs, outputNames),
+    session.signature,
+    {
+      maxBatch: config.maxBatch,
+      maxQueueDelayMs: config.maxQueueDelayMs,
+      maxQueue: config.maxQueue,
+    },
+    { run: (items) => metrics.observeBatch(name, items) },
+  );
+  return {
+    name,
+    kind: resolved.kind,
+    file: resolved.file,
+    licence: resolved.licence,
+    source: resolved.source,
+    session,
+    signature: session.signature,
+    batcher,
+  };
+}
+
+/** Load every configured model, in order; on any failure close what was loaded. */
+export async function loadModels(
+  config: NodeConfig,
+  metrics: NodeMetrics,
+): Promise<Map<string, ServedModel>> {
+  const runtime = createRuntime(config.runtime);
+  const models = new Map<string, ServedModel>();
+  try {
+    for (const entry of config.models) {
+      const model = await loadOne(entry, config, runtime, metrics);
+      if (models.has(model.name)) {
+        await model.session.close();
+        throw new EdgeshiftError('ES_CONFIG', `model ${model.name} is listed twice`);
+      }
+      models.set(model.name, model);
+      metrics.addModel(model.name, {
+        queueDepth: () => model.batcher.queueDepth,
+        inflight: () => model.batcher.inflight,
+      });
+    }
+  } catch (error) {
+    await closeModels(models);
+    throw error;
+  }
+  return models;
+}
+
+/** Close every session, even if some fail. */
+export async function closeModels(models: ReadonlyMap<string, ServedModel>): Promise<void> {
+  await Promise.allSettled([...models.values()].map((m) => m.session.close()));
+}
