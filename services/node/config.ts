@@ -29,6 +29,13 @@ const fields = {
   models: z.array(z.string().min(1)).min(1).default(['cnn']),
   runtime: z.enum(['onnxruntime-node', 'onnxruntime-web']).default('onnxruntime-node'),
   ep: z.enum(['cpu', 'webgpu', 'cuda']).default('cpu'),
+  /**
+   * Where a model's onnxruntime session runs. 'worker': in a worker thread, so the event
+   * loop keeps serving during an inference, at the price of a thread hop and a copy of
+   * the inputs per run. 'inline': on the event-loop thread (onnxruntime-node only),
+   * cheaper per run, but every request waits while an inference computes.
+   */
+  sessionMode: z.enum(['worker', 'inline']).default('worker'),
   /** Intra-op threads per model; 0 lets the runtime choose. */
   threads: z.number().int().min(0).max(1024).default(0),
   /** Most batch items (sum of the requests' first dimensions) one run may hold. */
@@ -98,6 +105,12 @@ export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
       `refusing to listen on ${value.host} without a token: anyone who can reach it could use ` +
         `the node. Pass a token (--token <t>, the ${TOKEN_ENV} environment variable, or ` +
         `"token" in the config file), or listen on 127.0.0.1.`,
+    );
+  }
+  if (value.sessionMode === 'inline' && value.runtime !== 'onnxruntime-node') {
+    throw new EdgeshiftError(
+      'ES_CONFIG',
+      `sessionMode 'inline' needs runtime onnxruntime-node: ${value.runtime} blocks the thread that runs it, so it always runs in a worker`,
     );
   }
   const config = {

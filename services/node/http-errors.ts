@@ -3,6 +3,8 @@
  * EdgeshiftErrors keep their code's status; fastify's own 4xx errors keep theirs; anything
  * else is a 500 with a generic message, its detail logged on the server only.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, EdgeshiftError, isEdgeshiftError } from '../common/errors.ts';
 
@@ -29,6 +31,19 @@ export function toHttpError(error: unknown, bodyLimitBytes: number): HttpError {
       `request body is larger than the limit of ${bodyLimitBytes} bytes`,
     );
     return { status: tooLarge.status, message: tooLarge.message, headers: {} };
+  }
+  if (e.code === 'ECONNRESET') {
+    // The client hung up while its body was arriving (Node's 'aborted'): no fault of the
+    // node's, and nobody is left to read the answer.
+    return { status: 400, message: 'the client closed the connection mid-request', headers: {} };
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    // fastify's own message is only the status text.
+    const unparsable = new EdgeshiftError(
+      'ES_UNSUPPORTED_MEDIA_TYPE',
+      'the Content-Type header is not a media type (type/subtype, optionally with parameters)',
+    );
+    return { status: unparsable.status, message: unparsable.message, headers: {} };
   }
   // fastify's client errors (bad content-length, aborted body, ...) carry safe messages.
   if (
@@ -72,5 +87,37 @@ export function methodNotAllowed(allowed: readonly string[]) {
         headers: { allow },
       },
     );
+  };
+}
+
+/**
+ * For requests Node's HTTP parser refuses before fastify sees them (an unknown method,
+ * headers over the size limit, a malformed request line): the usual `{"error": ...}`
+ * body and `headers` instead of fastify's default answer, then the connection closes, as
+ * Node's own handler does.
+ */
+export function makeClientErrorHandler(headers: Record<string, string>) {
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  return (error: Error & { code?: string; reason?: string }, socket: Duplex): void => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    let status = 400;
+    // llhttp's reasons are fixed phrases ("Invalid method encountered"), safe to repeat.
+    let message = `malformed HTTP request${typeof error.reason === 'string' ? `: ${error.reason.slice(0, 100)}` : ''}`;
+    if (error.code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      message = 'the request headers are larger than the limit';
+    } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      status = 408;
+      message = 'the request did not arrive in time';
+    }
+    const body = JSON.stringify({ error: message });
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
   };
 }

@@ -11,6 +11,7 @@ import type {
   FastifyReply,
   FastifyRequest,
   HTTPMethods,
+  onRequestHookHandler,
   RouteHandlerMethod,
 } from 'fastify';
 import { decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../common/codec.ts';
@@ -39,8 +40,6 @@ export interface RouteContext {
 
 /** Paths a token never guards, so orchestrators can probe without credentials. */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
-
-const ALL_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
 interface ModelParams {
   model: string;
@@ -130,11 +129,12 @@ function route(
   methods: HTTPMethods[],
   urls: string[],
   handler: RouteHandlerMethod,
-  options: { infer?: (request: FastifyRequest) => Promise<void> } = {},
+  options: { infer?: onRequestHookHandler } = {},
 ): void {
   // fastify answers HEAD for every GET route itself.
   const allowed = methods.includes('GET') ? [...methods, 'HEAD' as const] : methods;
-  const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+  // Every method fastify routes (TRACE and QUERY included), so each wrong one is a 405.
+  const others = (app.supportedMethods as HTTPMethods[]).filter((m) => !allowed.includes(m));
   for (const url of urls) {
     app.route({
       method: methods,
@@ -191,8 +191,13 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       // Resolve the model before the body is read: a wrong name costs no upload parsing,
       // and every answer (413 included) is counted against the model.
-      infer: async (request) => {
-        stateOf(request).model = findModel(ctx, request.params as ModelParams);
+      infer: (request, _reply, done) => {
+        try {
+          stateOf(request).model = findModel(ctx, request.params as ModelParams);
+        } catch (error) {
+          return done(error as Error);
+        }
+        done();
       },
     },
   );

@@ -38,6 +38,7 @@ async function loadOne(
     session = await runtime.load(resolved.file, {
       ep: config.ep,
       threads: config.threads === 0 ? undefined : config.threads,
+      worker: config.sessionMode === 'worker',
     });
   } catch (cause) {
     if (isEdgeshiftError(cause)) throw cause;

@@ -8,9 +8,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { EdgeshiftError } from '../common/errors.ts';
 import { createBearerCheck } from './auth.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
-import { makeErrorHandler, notFoundHandler } from './http-errors.ts';
+import { makeClientErrorHandler, makeErrorHandler, notFoundHandler } from './http-errors.ts';
 import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
+import { generationRoutes } from './generation/routes.ts';
 import { PUBLIC_PATHS, registerRoutes } from './routes.ts';
 import { type ServedModel, closeModels, loadModels } from './served-models.ts';
 import { formatServerTiming } from './server-timing.ts';
@@ -50,12 +51,20 @@ function packageVersion(): string {
 }
 
 function buildApp(config: NodeConfig): FastifyInstance {
+  const errorHandler = makeErrorHandler(config.bodyLimitBytes);
+  const nodeHeaders = { 'x-edgeshift-node': config.nodeName, 'x-edgeshift-tier': config.tier };
   return Fastify({
     // fastify logs each request at 'info'; the default level 'warn' keeps only problems.
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
     // The node answers requests that arrive during shutdown itself, in the usual error shape.
     return503OnClosing: false,
+    // Requests refused before routing (bad percent-encoding, a path segment over the
+    // router's length limit) or by the HTTP parser get the usual error shape and headers
+    // too; their replies skip the onSend hook.
+    frameworkErrors: (error, request, reply) =>
+      errorHandler(error, request, reply.headers(nodeHeaders)),
+    clientErrorHandler: makeClientErrorHandler(nodeHeaders),
   });
 }
 
@@ -80,16 +89,25 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   const checkToken = config.token === undefined ? undefined : createBearerCheck(config.token);
-  app.addHook('onRequest', async (request) => {
+  // Hooks on the inference path take callbacks rather than being async: an async hook
+  // costs fastify a promise and a microtask turn per request.
+  app.addHook('onRequest', (request, _reply, done) => {
     markArrival(request);
-    const isPublic = PUBLIC_PATHS.has(request.routeOptions.url ?? '');
-    if (!accepting && !isPublic) {
-      throw new EdgeshiftError('ES_NOT_READY', 'node is shutting down');
+    // Only a closing node or a token needs the route (routeOptions builds an object).
+    if (accepting && checkToken === undefined) return done();
+    try {
+      const isPublic = PUBLIC_PATHS.has(request.routeOptions.url ?? '');
+      if (!accepting && !isPublic) {
+        throw new EdgeshiftError('ES_NOT_READY', 'node is shutting down');
+      }
+      if (checkToken !== undefined && !isPublic) checkToken(request.headers.authorization);
+    } catch (error) {
+      return done(error as Error);
     }
-    if (checkToken !== undefined && !isPublic) checkToken(request.headers.authorization);
+    done();
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-edgeshift-node', config.nodeName);
     reply.header('x-edgeshift-tier', config.tier);
     // While shutting down, end each connection after its answer: otherwise a keep-alive
@@ -106,12 +124,13 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
         }),
       );
     }
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const model = stateOf(request).model;
     if (model !== undefined) metrics.countRequest(model.name, reply.statusCode);
+    done();
   });
 
   app.setErrorHandler(makeErrorHandler(config.bodyLimitBytes));
@@ -122,6 +141,14 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     metrics,
     serverVersion: packageVersion(),
     accepting: () => accepting,
+  });
+  // Triton's generate extension for every served decoder; its schedulers close in onClose.
+  app.register(generationRoutes, {
+    models,
+    registry: metrics.registry,
+    nodeName: config.nodeName,
+    tier: config.tier,
+    bodyLimitBytes: config.bodyLimitBytes,
   });
 
   try {

@@ -2,6 +2,7 @@
  * Checks a run's inputs and requested outputs against the session's signature before
  * they reach onnxruntime, so both runtimes reject bad requests with the same codes.
  */
+import { isUtf8 } from 'node:buffer';
 import { EdgeshiftError } from '../../common/errors.ts';
 import { type ModelSignature, type Tensor, elementCount } from '../../common/tensor.ts';
 import { dataMatchesDatatype } from './ort-convert.ts';
@@ -23,6 +24,29 @@ function checkShape(tensor: Tensor, declared: readonly number[]): void {
       'ES_SHAPE_MISMATCH',
       `input '${tensor.name}' has shape [${tensor.shape.join(', ')}], the model expects [${declared.join(', ')}]`,
     );
+  }
+}
+
+/**
+ * onnxruntime's JavaScript API takes string tensors as JavaScript strings and passes them
+ * on as NUL-terminated UTF-8: an element that is not UTF-8 would reach the model as
+ * U+FFFD, and one with a NUL byte cut short. Refuse them rather than run on other data.
+ */
+function checkStrings(tensor: Tensor): void {
+  const elements = tensor.data as Uint8Array[];
+  for (let i = 0; i < elements.length; i++) {
+    const element = elements[i]!;
+    const problem = !isUtf8(element)
+      ? 'is not valid UTF-8'
+      : element.includes(0)
+        ? 'contains a NUL byte'
+        : undefined;
+    if (problem !== undefined) {
+      throw new EdgeshiftError(
+        'ES_INVALID_TENSOR',
+        `input '${tensor.name}' element ${i} ${problem}; onnxruntime string tensors hold UTF-8 text without NUL bytes`,
+      );
+    }
   }
 }
 
@@ -59,6 +83,7 @@ export function checkRunRequest(
         `input '${tensor.name}' has ${tensor.data.length} elements, its shape [${tensor.shape.join(', ')}] needs ${elementCount(tensor.shape)}`,
       );
     }
+    if (tensor.datatype === 'BYTES') checkStrings(tensor);
   }
   for (const spec of signature.inputs) {
     if (!seen.has(spec.name))

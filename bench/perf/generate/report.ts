@@ -1,0 +1,132 @@
+/** Turning raw records into medians, ratios and target checks, and printing them (pure). */
+
+/** One adjacent pair: a single stream in-process and served, one right after the other. */
+export interface SinglePair {
+  inProcessPrefillTokensPerSecond: number;
+  inProcessDecodeTokensPerSecond: number;
+  servedTtftMs: number;
+  servedDecodeTokensPerSecond: number;
+}
+
+/** One adjacent pair: the same streams at once and one after another (plus an in-process batch). */
+export interface BatchPair {
+  inProcessBatchDecodeTokensPerSecond: number;
+  servedConcurrentTokensPerSecond: number;
+  servedSequentialTokensPerSecond: number;
+}
+
+export interface Spread {
+  median: number;
+  p25: number;
+  p75: number;
+}
+
+export interface Summary {
+  inProcessPrefillTokensPerSecond: Spread;
+  inProcessDecodeTokensPerSecond: Spread;
+  inProcessBatchDecodeTokensPerSecond: Spread;
+  servedTtftMs: Spread;
+  servedDecodeTokensPerSecond: Spread;
+  servedConcurrentTokensPerSecond: Spread;
+  servedSequentialTokensPerSecond: Spread;
+  /** Served over in-process decode tokens/s, one stream, per pair. */
+  servedOverInProcess: Spread;
+  /** Served minus in-process time per decoded token, one stream, per pair, in ms. */
+  overheadPerTokenMs: Spread;
+  /** Concurrent over sequential served tokens/s, per pair. */
+  concurrentOverSequential: Spread;
+  targets: { name: string; value: number; target: number; met: boolean }[];
+}
+
+/** The issue's targets: served decode >= 0.9x in-process; 8 batched streams >= 2x 8 sequential. */
+export const TARGETS = { servedOverInProcess: 0.9, concurrentOverSequential: 2 } as const;
+
+/** Linear interpolation between closest ranks. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
+export function spread(values: readonly number[]): Spread {
+  return {
+    median: quantile(values, 0.5),
+    p25: quantile(values, 0.25),
+    p75: quantile(values, 0.75),
+  };
+}
+
+export function summarise(singles: readonly SinglePair[], batches: readonly BatchPair[]): Summary {
+  const of = <T>(rows: readonly T[], f: (r: T) => number) => spread(rows.map(f));
+  const servedOverInProcess = of(
+    singles,
+    (r) => r.servedDecodeTokensPerSecond / r.inProcessDecodeTokensPerSecond,
+  );
+  const concurrentOverSequential = of(
+    batches,
+    (r) => r.servedConcurrentTokensPerSecond / r.servedSequentialTokensPerSecond,
+  );
+  return {
+    inProcessPrefillTokensPerSecond: of(singles, (r) => r.inProcessPrefillTokensPerSecond),
+    inProcessDecodeTokensPerSecond: of(singles, (r) => r.inProcessDecodeTokensPerSecond),
+    inProcessBatchDecodeTokensPerSecond: of(batches, (r) => r.inProcessBatchDecodeTokensPerSecond),
+    servedTtftMs: of(singles, (r) => r.servedTtftMs),
+    servedDecodeTokensPerSecond: of(singles, (r) => r.servedDecodeTokensPerSecond),
+    servedConcurrentTokensPerSecond: of(batches, (r) => r.servedConcurrentTokensPerSecond),
+    servedSequentialTokensPerSecond: of(batches, (r) => r.servedSequentialTokensPerSecond),
+    servedOverInProcess,
+    overheadPerTokenMs: of(
+      singles,
+      (r) => 1000 / r.servedDecodeTokensPerSecond - 1000 / r.inProcessDecodeTokensPerSecond,
+    ),
+    concurrentOverSequential,
+    targets: [
+      {
+        name: 'served / in-process decode, 1 stream',
+        value: servedOverInProcess.median,
+        target: TARGETS.servedOverInProcess,
+        met: servedOverInProcess.median >= TARGETS.servedOverInProcess,
+      },
+      {
+        name: 'batched / sequential streams',
+        value: concurrentOverSequential.median,
+        target: TARGETS.concurrentOverSequential,
+        met: concurrentOverSequential.median >= TARGETS.concurrentOverSequential,
+      },
+    ],
+  };
+}
+
+export function formatSummary(summary: Summary, streams: number): string {
+  const row = (label: string, s: Spread, digits = 0) =>
+    `  ${label.padEnd(46)} ${s.median.toFixed(digits).padStart(9)}   [${s.p25.toFixed(digits)} .. ${s.p75.toFixed(digits)}]`;
+  return [
+    `  ${''.padEnd(46)} ${'median'.padStart(9)}   [p25 .. p75]`,
+    row('in-process prefill (tokens/s)', summary.inProcessPrefillTokensPerSecond),
+    row('in-process decode, 1 stream (tokens/s)', summary.inProcessDecodeTokensPerSecond),
+    row(
+      `in-process decode, batch of ${streams} (tokens/s)`,
+      summary.inProcessBatchDecodeTokensPerSecond,
+    ),
+    row('served time to first token, 1 stream (ms)', summary.servedTtftMs, 2),
+    row('served decode, 1 stream (tokens/s)', summary.servedDecodeTokensPerSecond),
+    row(
+      `served, ${streams} concurrent streams (tokens/s)`,
+      summary.servedConcurrentTokensPerSecond,
+    ),
+    row(
+      `served, ${streams} sequential streams (tokens/s)`,
+      summary.servedSequentialTokensPerSecond,
+    ),
+    row('node overhead per decoded token (ms)', summary.overheadPerTokenMs, 3),
+    row('served / in-process decode, 1 stream (x)', summary.servedOverInProcess, 2),
+    row(`${streams} concurrent / ${streams} sequential (x)`, summary.concurrentOverSequential, 2),
+    '',
+    ...summary.targets.map(
+      (t) =>
+        `  ${t.name.padEnd(40)} ${t.value.toFixed(2).padStart(6)}x  (target >= ${t.target}x: ${t.met ? 'met' : 'NOT met'})`,
+    ),
+  ].join('\n');
+}
