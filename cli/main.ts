@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isEdgeshiftError } from '../services/common/errors.ts';
+import { registerEnergyCommand } from './commands/energy.ts';
 import { registerInferCommand } from './commands/infer.ts';
 import { registerModelsCommand } from './commands/models.ts';
 import { registerNodeCommand } from './commands/node.ts';
@@ -23,6 +24,7 @@ Examples:
   $ edgeshift node --model ./my-model.onnx --runtime onnxruntime-web --port 8003
   $ edgeshift models list                        the model zoo with params and FLOPs
   $ edgeshift infer cnn --url http://127.0.0.1:8001   send one sample request
+  $ edgeshift energy probe                       what each energy meter can measure here
 `,
   );
 
@@ -30,6 +32,7 @@ registerStartCommand(program);
 registerNodeCommand(program);
 registerModelsCommand(program);
 registerInferCommand(program);
+registerEnergyCommand(program);
 
 program.exitOverride();
 

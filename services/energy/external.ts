@@ -1,0 +1,247 @@
+/**
+ * An instrument the user already has (a wall meter, a smart plug, a USB meter), read
+ * through a shell command or an HTTP URL that returns either cumulative joules or
+ * watts. Watts are integrated over time; joules are differenced. Provenance `external`:
+ * edgeshift vouches only for the arithmetic, not for the instrument.
+ *
+ * A command prints a number (or JSON); a URL answers a JSON number, `{"joules": n}` or
+ * `{"watts": n}`. A bare number means `kind` (default watts).
+ */
+import { execFile } from 'node:child_process';
+import { PowerIntegrator } from './integrator.ts';
+import { MeterUnavailableError, statusFromError } from './meter-errors.ts';
+import type { Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
+
+export interface ExternalMeterConfig {
+  /** Shell command run at each poll (`sh -c`). */
+  command?: string;
+  /** URL fetched at each poll. */
+  url?: string;
+  /** What a bare number means (default `watts`). */
+  kind?: 'joules' | 'watts';
+  /** Domain name in reports (default `wall`). */
+  domain?: string;
+  /** Poll period (default 1000 ms). */
+  pollMs?: number;
+  /** How often the instrument itself updates, if known (default: the poll period). */
+  updatePeriodMs?: number;
+  /** Time limit per read (default 5000 ms). */
+  timeoutMs?: number;
+}
+
+export interface ExternalValue {
+  kind: 'joules' | 'watts';
+  value: number;
+}
+
+/** Reads `12.5`, `{"watts": 12.5}` or `{"joules": 3600}`; throws on anything else. */
+export function parseExternalValue(
+  text: string,
+  kind: 'joules' | 'watts' = 'watts',
+): ExternalValue {
+  const trimmed = text.trim();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    throw new Error(`expected a number or JSON, got '${trimmed.slice(0, 80)}'`);
+  }
+  if (typeof parsed === 'number' && Number.isFinite(parsed)) return { kind, value: parsed };
+  if (typeof parsed === 'object' && parsed !== null) {
+    const record = parsed as Record<string, unknown>;
+    for (const key of ['joules', 'watts'] as const) {
+      const value = record[key];
+      if (typeof value === 'number' && Number.isFinite(value)) return { kind: key, value };
+    }
+  }
+  throw new Error(
+    `expected a number, {"joules": n} or {"watts": n}, got '${trimmed.slice(0, 80)}'`,
+  );
+}
+
+function runCommand(command: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'sh',
+      ['-c', command],
+      { timeout: timeoutMs, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (error !== null) {
+          reject(
+            new Error(`\`${command}\` failed: ${(stderr || error.message).trim().split('\n')[0]}`),
+          );
+        } else {
+          resolve(stdout);
+        }
+      },
+    );
+  });
+}
+
+async function fetchText(url: string, timeoutMs: number): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return response.text();
+}
+
+export class ExternalMeter implements Meter {
+  readonly name = 'external' as const;
+  private readonly config: ExternalMeterConfig;
+  private readonly source: string;
+  private readonly domain: string;
+  private integrator = new PowerIntegrator({ history: 120 });
+  private firstJoules: number | null = null;
+  private lastJoules: number | null = null;
+  private counterJoules = 0;
+  private lastTimeMs: number | null = null;
+  private kind: 'joules' | 'watts' | null = null;
+  private inFlight: Promise<void> | null = null;
+  private current: MeterStatus = {
+    state: 'disabled',
+    reason: 'external: not configured',
+    fix: null,
+  };
+  /** Decreases of a joules counter (instrument reset), handled by restarting from 0. */
+  resets = 0;
+  failures = 0;
+
+  constructor(config: ExternalMeterConfig) {
+    if ((config.command === undefined) === (config.url === undefined)) {
+      throw new MeterUnavailableError(
+        'error',
+        'external: give exactly one of command or url',
+        null,
+      );
+    }
+    this.config = config;
+    this.source =
+      config.command !== undefined ? `command \`${config.command}\`` : `URL ${config.url}`;
+    this.domain = config.domain ?? 'wall';
+  }
+
+  async start(): Promise<MeterStatus> {
+    try {
+      await this.sample(true);
+      this.current = {
+        state: 'working',
+        reason: `external: ${this.source} reports ${this.kind === 'joules' ? 'cumulative joules (differenced)' : 'watts (integrated)'}, read every ${this.pollMs()} ms`,
+        fix: null,
+      };
+    } catch (error) {
+      this.current = statusFromError(error, 'external');
+      this.current.fix =
+        this.config.command !== undefined
+          ? `check that \`${this.config.command}\` prints a number (watts or cumulative joules)`
+          : `check that ${this.config.url} answers a JSON number, {"joules": n} or {"watts": n}`;
+    }
+    return this.current;
+  }
+
+  async stop(): Promise<void> {
+    await this.inFlight?.catch(() => {});
+  }
+
+  status(): MeterStatus {
+    if (this.current.state !== 'working' || this.failures === 0) return this.current;
+    return { ...this.current, reason: `${this.current.reason}; ${this.failures} failed reads` };
+  }
+
+  updatePeriodMs(): number | null {
+    return this.config.updatePeriodMs ?? this.pollMs();
+  }
+
+  maxPollIntervalMs(): number | null {
+    return this.pollMs();
+  }
+
+  pollMs(): number {
+    return this.config.pollMs ?? 1000;
+  }
+
+  poll(): void {
+    if (this.inFlight === null && this.current.state === 'working') {
+      this.sample(false).catch(() => {
+        this.failures++;
+      });
+    }
+  }
+
+  read(): MeterReading {
+    const joules =
+      this.kind === null
+        ? null
+        : this.kind === 'joules'
+          ? this.counterJoules
+          : this.integrator.totalJoules;
+    return {
+      timeMs: this.lastTimeMs ?? Date.now(),
+      domains: [{ domain: this.domain, joules, provenance: 'external', within: null }],
+    };
+  }
+
+  /** Reads the instrument now (after any read already under way). */
+  async readAt(_timeMs: number): Promise<MeterReading> {
+    if (this.current.state !== 'working') return this.read();
+    await this.inFlight?.catch(() => {});
+    try {
+      await this.sample(false);
+    } catch {
+      this.failures++;
+      const reading = this.read();
+      reading.warnings = [`external: the read at the window edge failed; ${this.source}`];
+      return reading;
+    }
+    return this.read();
+  }
+
+  assumptions(): MeterAssumption[] {
+    return [
+      {
+        name: 'instrument',
+        value: this.source,
+        unit: this.kind === 'joules' ? 'J (cumulative)' : 'W',
+        source: 'user configuration',
+      },
+    ];
+  }
+
+  totalDomains(): string[] {
+    return [this.domain];
+  }
+
+  private sample(first: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      const timeoutMs = this.config.timeoutMs ?? 5000;
+      const started = Date.now();
+      const text =
+        this.config.command !== undefined
+          ? await runCommand(this.config.command, timeoutMs)
+          : await fetchText(this.config.url!, timeoutMs);
+      // The instrument was read somewhere inside the request: take its middle.
+      const timeMs = (started + Date.now()) / 2;
+      const value = parseExternalValue(text, this.config.kind);
+      if (first) this.kind = value.kind;
+      else if (value.kind !== this.kind)
+        throw new Error(`switched from ${this.kind} to ${value.kind}`);
+      if (value.kind === 'watts') {
+        this.integrator.add(timeMs, value.value);
+      } else {
+        if (this.firstJoules === null) this.firstJoules = value.value;
+        if (this.lastJoules !== null) {
+          if (value.value >= this.lastJoules) this.counterJoules += value.value - this.lastJoules;
+          else {
+            this.resets++;
+            this.counterJoules += value.value;
+          }
+        }
+        this.lastJoules = value.value;
+      }
+      this.lastTimeMs = timeMs;
+    };
+    const promise = run().finally(() => {
+      if (this.inFlight === promise) this.inFlight = null;
+    });
+    this.inFlight = promise;
+    return promise;
+  }
+}
