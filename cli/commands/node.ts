@@ -14,6 +14,8 @@ interface NodeFlags {
   maxBatch?: number;
   maxQueueDelayMs?: number;
   maxQueue?: number;
+  maxInFlight?: number;
+  sessionMode?: string;
   host?: string;
   port?: number;
   token?: string;
@@ -52,6 +54,13 @@ export function registerNodeCommand(program: Command): void {
     .option('--max-batch <n>', 'largest dynamic batch, in items', integer('--max-batch'))
     .option('--max-queue-delay-ms <ms>', 'longest wait to fill a batch', number('--max-queue-delay-ms'))
     .option('--max-queue <n>', 'queued requests per model before 429', integer('--max-queue'))
+    .option('--max-in-flight <n>', 'runtime calls per model handed over at once', integer('--max-in-flight'))
+    .addOption(
+      new Option('--session-mode <mode>', 'run each session in a worker thread or on the event loop').choices([
+        'worker',
+        'inline',
+      ]),
+    )
     .option('--host <host>', 'address to bind (non-loopback needs a token)')
     .option('--port <port>', 'port to bind', integer('--port'))
     .option('--token <token>', 'require "Authorization: Bearer <token>" (default: $EDGESHIFT_TOKEN)')

@@ -103,6 +103,72 @@ describe('Batcher', () => {
     ]);
   });
 
+  it('hands a second run over while one is in flight, and times its wait as queueing', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const { b } = batcher(run, { maxInFlight: 2 });
+    const first = b.submit({ inputs: input(1, 0), arrivedAt: performance.now() });
+    await new Promise((r) => setImmediate(r));
+    const handedOver = performance.now();
+    const second = b.submit({ inputs: input(1, 1), arrivedAt: performance.now() });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls.length, 2, 'both runs handed over');
+    assert.equal(b.queueDepth, 0);
+    // The gated runtime computes one run at a time: the second ends after the first.
+    await new Promise((r) => setTimeout(r, 50));
+    const firstEnded = performance.now();
+    await releaseNext();
+    await first;
+    await new Promise((r) => setTimeout(r, 50));
+    await releaseNext();
+    const result = await second;
+    const total = performance.now() - handedOver;
+    const waited = firstEnded - handedOver;
+    assert.ok(result.queueMs >= waited / 2, `queue ${result.queueMs} ms, waited ${waited} ms`);
+    assert.ok(
+      result.computeMs <= total - waited / 2,
+      `compute ${result.computeMs} ms counts the wait behind the first run (${waited} ms)`,
+    );
+  });
+
+  it('holds a budgeted request back from a busy runtime and refuses it once its budget is gone', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const { b, runs } = batcher(run, { maxInFlight: 2 });
+    const first = b.submit({ inputs: input(1, 0), arrivedAt: performance.now() });
+    await new Promise((r) => setImmediate(r));
+    const late = b.submit({ inputs: input(1, 1), arrivedAt: performance.now(), budgetMs: 5 });
+    const rejected = assert.rejects(late, expectCode('ES_BUDGET_EXCEEDED'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls.length, 1, 'not handed over behind the running call');
+    assert.equal(b.queueDepth, 1);
+    await new Promise((r) => setTimeout(r, 20));
+    await releaseNext();
+    await first;
+    await rejected;
+    assert.equal(calls.length, 1, 'never computed');
+    assert.deepEqual(runs, [1]);
+  });
+
+  it('hands a budgeted request over behind a running call when its budget outlasts the wait', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const { b } = batcher(run, { maxInFlight: 2 });
+    // One finished call teaches the batcher the compute time per item.
+    const warm = b.submit({ inputs: input(1, 0), arrivedAt: performance.now() });
+    await releaseNext();
+    await warm;
+    const first = b.submit({ inputs: input(1, 0), arrivedAt: performance.now() });
+    await new Promise((r) => setImmediate(r));
+    const patient = b.submit({
+      inputs: input(1, 1),
+      arrivedAt: performance.now(),
+      budgetMs: 60_000,
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls.length, 3, 'handed over at once');
+    await releaseNext();
+    await releaseNext();
+    await Promise.all([first, patient]);
+  });
+
   it('keeps requests with different shapes or outputs apart', async () => {
     const { run, calls } = doubling();
     const { b } = batcher(run);

@@ -5,7 +5,9 @@
  * Dispatch policy (see docs/node.md):
  * - A request that arrives while the model is idle runs at once, so low load adds no
  *   waiting; requests that arrive within the same event-loop turn still merge.
- * - Requests that queued behind a running batch are merged when a slot frees, up to
+ * - Up to `maxInFlight` runs are handed to the runtime at once; the runtime computes them
+ *   one after the other.
+ * - Requests that queued behind running batches are merged when a slot frees, up to
  *   `maxBatch` items, after waiting at most `maxQueueDelayMs` since they queued (Triton's
  *   `max_queue_delay_microseconds`); a full batch goes at once.
  */
@@ -23,7 +25,10 @@ export interface BatcherOptions {
   maxQueueDelayMs: number;
   /** Most waiting requests; one more is refused with ES_QUEUE_FULL. */
   maxQueue: number;
-  /** Runs in flight at once (default 1). */
+  /**
+   * Runs handed to the runtime at once (default 1). A session still computes one at a
+   * time; a second run waits in the runtime, so it starts the moment the first ends.
+   */
   maxInFlight?: number;
 }
 
@@ -84,6 +89,8 @@ export class Batcher {
   private delayTimer: NodeJS.Timeout | undefined;
   /** Smoothed compute milliseconds per item, for Retry-After. */
   private perItemMs = 0;
+  /** performance.now() when the last runtime call ended. */
+  private lastRunEnd = Number.NEGATIVE_INFINITY;
   private closing = false;
   private drained: (() => void) | undefined;
 
@@ -212,10 +219,29 @@ export class Batcher {
         this.delayTimer = setTimeout(() => this.schedulePump(), maxQueueDelayMs - waited);
         break;
       }
+      // Held back until a running call ends, which pumps again.
+      if (this.runningBatches > 0 && !this.budgetsOutlastWait(group, now)) break;
       this.take(group, items);
       void this.dispatch(group, items, now);
     }
     this.checkDrained();
+  }
+
+  /**
+   * A call handed over while another is out waits in the runtime for it. Hand a group
+   * with latency budgets over only if every budget outlasts that wait, estimated from the
+   * recent compute time per item (unknown counts as too long): a request whose budget
+   * would run out while it waits is then still refused without being computed.
+   */
+  private budgetsOutlastWait(group: readonly Pending[], now: number): boolean {
+    let tightest = Number.POSITIVE_INFINITY;
+    for (const p of group) {
+      const budget = p.request.budgetMs;
+      if (budget !== undefined) tightest = Math.min(tightest, budget - (now - p.request.arrivedAt));
+    }
+    if (tightest === Number.POSITIVE_INFINITY) return true;
+    if (this.perItemMs === 0) return false;
+    return tightest > this.runningItems * this.perItemMs;
   }
 
   private dropExpired(now: number): void {
@@ -273,27 +299,44 @@ export class Batcher {
     }
   }
 
+  /**
+   * Runs and times one runtime call. A session computes one run at a time (RuntimeSession),
+   * so a run handed over while another is in flight first waits for it: its compute starts
+   * when the previous run ended, and the wait before that counts as queueing.
+   */
   private async timedRun(inputs: Tensor[], outputNames: string[] | undefined, items: number) {
-    const t0 = performance.now();
-    const outputs = await this.run(inputs, outputNames);
-    const computeMs = performance.now() - t0;
+    const handedOver = performance.now();
+    let outputs: Tensor[];
+    let end: number;
+    let previousEnd: number;
+    try {
+      outputs = await this.run(inputs, outputNames);
+    } finally {
+      end = performance.now();
+      previousEnd = this.lastRunEnd;
+      this.lastRunEnd = end;
+    }
+    // Runs end in the order they were handed over, so the last end seen is the previous run's.
+    const started = Math.max(handedOver, previousEnd);
+    const computeMs = end - started;
+    const waitedMs = started - handedOver;
     this.observer.run?.(items, computeMs);
     const perItem = computeMs / items;
     this.perItemMs =
       this.perItemMs === 0
         ? perItem
         : this.perItemMs + PER_ITEM_SMOOTHING * (perItem - this.perItemMs);
-    return { outputs, computeMs };
+    return { outputs, computeMs, waitedMs };
   }
 
   private async runAlone(p: Pending, start: number): Promise<void> {
-    const queueMs = start - p.enqueuedAt;
     try {
-      const { outputs, computeMs } = await this.timedRun(
+      const { outputs, computeMs, waitedMs } = await this.timedRun(
         p.request.inputs,
         p.request.outputNames,
         p.items,
       );
+      const queueMs = start - p.enqueuedAt + waitedMs;
       p.resolve({ outputs, queueMs, computeMs, batchItems: p.items });
     } catch (error) {
       p.reject(error);
@@ -304,11 +347,13 @@ export class Batcher {
     const first = group[0]!.request;
     let split: Tensor[][] | null = null;
     let computeMs = 0;
+    let waitedMs = 0;
     let failed = false;
     try {
       const merged = concatInputs(group.map((p) => p.request.inputs));
       const result = await this.timedRun(merged, first.outputNames, items);
       computeMs = result.computeMs;
+      waitedMs = result.waitedMs;
       split = splitOutputs(
         result.outputs,
         group.map((p) => p.items),
@@ -327,7 +372,7 @@ export class Batcher {
     group.forEach((p, i) => {
       p.resolve({
         outputs: split[i]!,
-        queueMs: start - p.enqueuedAt,
+        queueMs: start - p.enqueuedAt + waitedMs,
         computeMs,
         batchItems: items,
       });

@@ -6,9 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgeshiftError } from '../common/errors.ts';
+import { energyOptionsSchema } from '../energy/options.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;
 export type Tier = (typeof TIERS)[number];
+
+/** Where a model's session runs: a worker thread of its own, or the event-loop thread. */
+export const SESSION_MODES = ['worker', 'inline'] as const;
+export type SessionMode = (typeof SESSION_MODES)[number];
 
 /** Environment variable the CLI reads the bearer token from when no flag gives one. */
 export const TOKEN_ENV = 'EDGESHIFT_TOKEN';
@@ -35,11 +40,17 @@ const fields = {
    * the inputs per run. 'inline': on the event-loop thread (onnxruntime-node only),
    * cheaper per run, but every request waits while an inference computes.
    */
-  sessionMode: z.enum(['worker', 'inline']).default('worker'),
+  sessionMode: z.enum(SESSION_MODES).default('worker'),
   /** Intra-op threads per model; 0 lets the runtime choose. */
   threads: z.number().int().min(0).max(1024).default(0),
   /** Most batch items (sum of the requests' first dimensions) one run may hold. */
   maxBatch: z.number().int().min(1).max(4096).default(8),
+  /**
+   * Runtime calls per model handed over at once. The session computes them one at a time;
+   * with 2, the next batch waits inside the runtime (in the worker thread) and starts the
+   * moment the previous one ends, instead of after the event loop has answered it.
+   */
+  maxInFlight: z.number().int().min(1).max(64).default(2),
   /**
    * Milliseconds a partial batch that queued behind a running one may wait for companions.
    * A request that arrives while the model is idle is dispatched at once regardless.
@@ -60,6 +71,8 @@ const fields = {
     .max(2 ** 31 - 1)
     .default(64 * 1024 * 1024),
   logLevel: z.enum(LOG_LEVELS).default('warn'),
+  /** Energy meters behind GET /energy (docs/energy.md); default: detect what this machine has. */
+  energy: energyOptionsSchema.default({}),
 };
 
 const nodeOptionsSchema = z.strictObject(fields);

@@ -23,6 +23,7 @@ import {
   type ServerMetadata,
 } from '../common/oip.ts';
 import type { NodeConfig } from './config.ts';
+import { detectDecoder } from './generation/decoder-layout.ts';
 import { methodNotAllowed } from './http-errors.ts';
 import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from './latency-budget.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -161,7 +162,10 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (): Promise<ServerMetadata> => ({
       name: 'edgeshift',
       version: ctx.serverVersion,
-      extensions: [BINARY_TENSOR_DATA_EXTENSION],
+      // Triton's generate extension is served only for decoder models.
+      extensions: [...ctx.models.values()].some((m) => detectDecoder(m.signature).decoder)
+        ? [BINARY_TENSOR_DATA_EXTENSION, 'generate']
+        : [BINARY_TENSOR_DATA_EXTENSION],
     }),
   );
 

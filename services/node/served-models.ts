@@ -59,6 +59,7 @@ async function loadOne(
       maxBatch: config.maxBatch,
       maxQueueDelayMs: config.maxQueueDelayMs,
       maxQueue: config.maxQueue,
+      maxInFlight: config.maxInFlight,
     },
     { run: (items) => metrics.observeBatch(name, items) },
   );

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { EdgeshiftError } from '../common/errors.ts';
+import { createEnergyMonitor, type EnergyMonitor } from '../energy/index.ts';
 import { createBearerCheck } from './auth.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { makeClientErrorHandler, makeErrorHandler, notFoundHandler } from './http-errors.ts';
@@ -34,6 +35,8 @@ export interface InferenceNode {
   /** Loaded models by name. */
   readonly models: ReadonlyMap<string, ServedModel>;
   readonly metrics: NodeMetrics;
+  /** The node's energy meters: cumulative joules (GET /energy), windows for the harness. */
+  readonly energy: EnergyMonitor;
   /** Start listening on config.host:config.port (port 0 picks a free one). */
   listen(): Promise<NodeAddress>;
   /**
@@ -81,6 +84,14 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   const config = resolveNodeConfig(options as NodeOptions);
   const metrics = new NodeMetrics({ maxBatch: config.maxBatch });
   const models = await loadModels(config, metrics);
+  const energy = createEnergyMonitor(config.energy);
+  try {
+    await energy.start();
+  } catch (error) {
+    await closeModels(models);
+    throw error;
+  }
+  energy.registerPrometheus(metrics.registry);
   let accepting = true;
   const app = buildApp(config);
 
@@ -142,6 +153,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     serverVersion: packageVersion(),
     accepting: () => accepting,
   });
+  app.get('/energy', async () => energy.snapshot());
   // Triton's generate extension for every served decoder; its schedulers close in onClose.
   app.register(generationRoutes, {
     models,
@@ -154,6 +166,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   try {
     await app.ready();
   } catch (error) {
+    await energy.stop();
     await closeModels(models);
     throw error;
   }
@@ -164,6 +177,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     config,
     models,
     metrics,
+    energy,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -178,6 +192,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
         await app.close();
         await Promise.all([...models.values()].map((m) => m.batcher.close()));
         await closeModels(models);
+        await energy.stop();
       })();
       return closing;
     },

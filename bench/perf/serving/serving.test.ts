@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { resolveModel } from '../../../models/registry.ts';
+import { InProcessModel } from './baseline.ts';
+import { closedLoop, KeepAliveClient, sequentialRequests, serverTimingMs } from './http-client.ts';
+import { cpuModel, cpuTimes, processTicks } from './machine.ts';
+import { benchmarkInputs, httpPayload, responseDifference } from './payloads.ts';
+import {
+  ADDED_P50_TARGET_MS,
+  type BenchResult,
+  formatReport,
+  type ModelResult,
+  summaryRows,
+} from './report.ts';
+import { ServedNode } from './served-node.ts';
+import { median, percentile, summariseLatencies } from './stats.ts';
+import { parseWrkOutput, wrkScript } from './wrk.ts';
+
+// Captured from wrk 4.1.0 (Debian) on this project's development machine.
+const WRK_OK = `Running 5s test @ http://127.0.0.1:34041/v2/models/mlp/infer
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    13.41ms   15.38ms 234.87ms   97.70%
+    Req/Sec     2.73k   632.70     3.20k    84.00%
+  13614 requests in 5.00s, 7.61MB read
+Requests/sec:   2720.71
+Transfer/sec:      1.52MB
+`;
+const WRK_404 = `Running 1s test @ http://127.0.0.1:41667/
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   805.35us    2.33ms  26.20ms   93.43%
+    Req/Sec    25.74k    16.31k   46.42k    50.00%
+  25717 requests in 1.01s, 3.68MB read
+  Non-2xx or 3xx responses: 25717
+Requests/sec:  25428.21
+Transfer/sec:      3.64MB
+`;
+
+describe('stats', () => {
+  it('takes nearest-rank percentiles', () => {
+    const values = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10];
+    assert.equal(percentile(values, 50), 5);
+    assert.equal(percentile(values, 99), 10);
+    assert.equal(percentile(values, 10), 1);
+    assert.ok(Number.isNaN(percentile([], 50)));
+  });
+
+  it('takes medians of odd and even counts', () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+  });
+
+  it('summarises latencies', () => {
+    const s = summariseLatencies([0.2, 0.1, 0.3, 0.4]);
+    assert.equal(s.count, 4);
+    assert.equal(s.p50Ms, 0.2);
+    assert.equal(s.p99Ms, 0.4);
+    assert.ok(Math.abs(s.meanMs - 0.25) < 1e-12);
+  });
+});
+
+describe('wrk', () => {
+  it('reads the request count, duration and rate', () => {
+    const r = parseWrkOutput(WRK_OK);
+    assert.equal(r.requests, 13614);
+    assert.equal(r.seconds, 5);
+    assert.equal(r.errors, 0);
+    assert.ok(Math.abs(r.requestsPerSecond - 2722.8) < 0.01);
+  });
+
+  it('counts non-2xx answers and socket errors as errors', () => {
+    const r = parseWrkOutput(WRK_404);
+    assert.equal(r.errors, 25717);
+    assert.equal(r.requestsPerSecond, 0);
+    const timeouts = parseWrkOutput(
+      `${WRK_OK}  Socket errors: connect 1, read 2, write 3, timeout 4\n`,
+    );
+    assert.equal(timeouts.errors, 10);
+  });
+
+  it('refuses output it cannot read', () => {
+    assert.throws(() => parseWrkOutput('unable to connect to 127.0.0.1:9 Connection refused'));
+  });
+
+  it('writes a Lua script that POSTs the body file with the payload headers', () => {
+    const script = wrkScript(
+      {
+        protocol: 'binary',
+        body: Buffer.alloc(0),
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': '143',
+        },
+      },
+      'bodies/"body".bin',
+    );
+    assert.match(script, /wrk\.method = "POST"/);
+    assert.match(script, /io\.open\("bodies\/\\"body\\"\.bin", "rb"\)/);
+    assert.match(script, /wrk\.headers\["inference-header-content-length"\] = "143"/);
+  });
+});
+
+describe('machine', () => {
+  it('reads the CPU model from /proc/cpuinfo text', () => {
+    assert.equal(
+      cpuModel('processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: fpu\n'),
+      'Intel(R) Xeon(R) Processor',
+    );
+  });
+
+  it('reads a process CPU ticks from /proc/<pid>/stat text', () => {
+    // Captured from `cat /proc/self/stat`, with a space and a parenthesis in the name.
+    const stat =
+      '15986 (c a)t) R 15941 15941 17785 0 -1 4194304 128 0 0 0 7 3 2 1 20 0 1 0 629597 3133440 407';
+    assert.equal(processTicks(stat, false), 10);
+    assert.equal(processTicks(stat, true), 13);
+  });
+
+  it('reads busy and total CPU time from /proc/stat text', () => {
+    const t = cpuTimes('cpu  100 5 20 800 10 1 2 3 0 0\ncpu0 50 2 10 400 5 0 1 1 0 0\n');
+    assert.deepEqual(t, { busy: 131, total: 941 });
+  });
+});
+
+describe('Server-Timing', () => {
+  it('finds one metric duration', () => {
+    const header = 'queue;dur=0.012, compute;dur=0.250, total;dur=0.400';
+    assert.equal(serverTimingMs(header, 'compute'), 0.25);
+    assert.equal(serverTimingMs(header, 'total'), 0.4);
+    assert.equal(serverTimingMs(header, 'network'), undefined);
+    assert.equal(serverTimingMs(undefined, 'total'), undefined);
+  });
+});
+
+describe('report', () => {
+  const latency = (p50Ms: number) => ({ count: 10, p50Ms, p99Ms: p50Ms * 2, meanMs: p50Ms });
+  const round = (ips: number) => ({
+    inferencesPerSecond: ips,
+    requests: ips,
+    errors: 0,
+    seconds: 1,
+    meanBatch: 4,
+    nodeCpuCores: 1,
+    otherCores: 0.01,
+  });
+  const models: ModelResult[] = [
+    {
+      model: 'mlp',
+      baseline: {
+        roundsInferencesPerSecond: [1000],
+        inferencesPerSecond: 1000,
+        latency: latency(0.05),
+        otherCores: 0,
+      },
+      served: [
+        {
+          server: 'inline',
+          protocol: 'binary',
+          requestBytes: 100,
+          maxRelativeDifference: 0,
+          rounds: [round(600), round(800), round(700)],
+          inferencesPerSecond: 700,
+          latency: latency(0.15),
+          serverTotalP50Ms: 0.1,
+          serverComputeP50Ms: 0.05,
+          latencyOtherCores: null,
+        },
+      ],
+    },
+  ];
+
+  it('gives the null server figures but no verdicts', () => {
+    const withNull: ModelResult[] = [
+      {
+        ...models[0]!,
+        served: [{ ...models[0]!.served[0]!, server: 'null', maxRelativeDifference: null }],
+      },
+    ];
+    const [row] = summaryRows(withNull);
+    assert.ok(row !== undefined);
+    assert.ok(Math.abs(row.ratio - 0.7) < 1e-12);
+    assert.equal(row.ratioMet, null);
+    assert.equal(row.addedP50Met, null);
+  });
+
+  it('computes ratios, added latency and verdicts against the targets', () => {
+    const [row] = summaryRows(models);
+    assert.ok(row !== undefined);
+    assert.ok(Math.abs(row.ratio - 0.7) < 1e-12);
+    assert.equal(row.ratioTarget, 0.7);
+    assert.equal(row.ratioMet, true);
+    assert.ok(Math.abs(row.addedP50Ms - 0.1) < 1e-12);
+    assert.equal(row.addedP50Met, row.addedP50Ms <= ADDED_P50_TARGET_MS);
+    assert.equal(row.meanBatch, 4);
+    assert.equal(row.otherCoresThroughput, 0.01);
+    assert.equal(row.otherCoresLatency, null);
+  });
+
+  it('prints the table, the machine, the settings and the verdict', () => {
+    const result: BenchResult = {
+      date: '2026-01-01T00:00:00.000Z',
+      machine: {
+        cpuModel: 'Test CPU',
+        cores: 2,
+        nodeVersion: 'v20.0.0',
+        onnxruntimeNodeVersion: '1.30.0',
+        fastifyVersion: '5.0.0',
+        os: 'Linux',
+        loadAverage1m: 0.5,
+        busyBeforeStart: 0.02,
+      },
+      settings: {
+        models: ['mlp'],
+        protocols: ['binary'],
+        sessionModes: ['inline'],
+        nullServer: true,
+        seconds: 1,
+        warmupSeconds: 1,
+        waitIdleSeconds: 0,
+        rounds: 3,
+        concurrency: 32,
+        threads: 1,
+        nodeOptions: { maxBatch: 32 },
+        throughputClient: 'wrk',
+        latencyClient: 'node:http',
+        seed: 42,
+        gptPromptTokens: 8,
+      },
+      models,
+      rows: summaryRows(models),
+      valid: false,
+      problems: ['mlp binary: 3 failed requests'],
+    };
+    const text = formatReport(result);
+    assert.match(text, /^model\s+server\s+protocol/);
+    assert.match(text, /mlp\s+inline\s+binary\s+1,000\s+700\s+0\.70x/);
+    assert.match(text, /Test CPU, 2 cores/);
+    assert.match(text, /threads 1/);
+    assert.match(text, /INVALID: mlp binary: 3 failed requests/);
+  });
+});
+
+describe('served node against in-process', () => {
+  let node: ServedNode;
+  let baseline: InProcessModel;
+
+  before(async () => {
+    baseline = await InProcessModel.load((await resolveModel('mlp')).file, 1);
+    node = await ServedNode.start({ models: ['mlp'], threads: 1, logLevel: 'warn' });
+  });
+
+  after(async () => {
+    await node?.stop();
+    await baseline?.close();
+  });
+
+  it('answers both protocols with the in-process outputs', async () => {
+    const inputs = benchmarkInputs(baseline.signature, 7);
+    const expected = await baseline.run(inputs);
+    for (const protocol of ['json', 'binary'] as const) {
+      const client = new KeepAliveClient(node.inferUrl('mlp'), 1);
+      try {
+        const answer = await client.post(httpPayload(inputs, protocol));
+        assert.equal(answer.status, 200);
+        const headerLength = answer.headers['inference-header-content-length'];
+        assert.equal(headerLength === undefined, protocol === 'json');
+        const diff = responseDifference(
+          answer.body,
+          headerLength === undefined ? undefined : Number(headerLength),
+          expected,
+        );
+        assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
+      } finally {
+        client.close();
+      }
+    }
+  });
+
+  it('drives sequential and closed-loop load and reads the node counters', async () => {
+    const payload = httpPayload(benchmarkInputs(baseline.signature, 7), 'binary');
+    const before = await node.counters('mlp');
+    const seq = await sequentialRequests(node.inferUrl('mlp'), payload, 0.2);
+    assert.ok(seq.latenciesMs.length > 0);
+    assert.ok(seq.serverComputeMs.every((ms) => ms >= 0));
+    const load = await closedLoop(node.inferUrl('mlp'), payload, 4, 0.3);
+    assert.equal(load.errors, 0);
+    assert.ok(load.requests > 0);
+    const after = await node.counters('mlp');
+    assert.ok(after.batchRuns > before.batchRuns);
+    assert.ok(after.batchItems - before.batchItems >= seq.latenciesMs.length + load.requests);
+    assert.ok(after.cpuSeconds >= before.cpuSeconds);
+  });
+});
