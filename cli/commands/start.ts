@@ -28,7 +28,11 @@ export function registerStartCommand(program: Command): void {
       console.log(
         `self-check: ${SELF_CHECK_REQUESTS} sequential requests per model over HTTP (JSON, batch 1, after ${WARMUP_REQUESTS} warm-up),`,
       );
-      console.log('outputs compared with the same inputs run in-process by onnxruntime-node\n');
+      console.log('outputs compared with the same inputs run in-process by onnxruntime-node;');
+      console.log(
+        'the client shares this process with the node and JSON-encodes every request, so round trips here',
+      );
+      console.log('are an upper bound: `npm run bench:serving` measures serving overhead properly\n');
       console.log('model   round-trip p50        p99   compute p50   in-process p50   agreement');
       let failed = false;
       for (const model of models) {
