@@ -165,14 +165,16 @@ describe('node over sockets', () => {
   it('close() answers the requests already received, then stops listening', async () => {
     const { node, url } = await startNode({ models: ['cnn'], maxBatch: 32 });
     const inputs = makeSampleInputs(node.models.get('cnn')!.signature, { batch: 32, seed: 6 });
+    // 16 requests of 32 images: enough queued work that close() begins before it ends,
+    // even when a loaded machine delays the polling below.
     let answered = 0;
-    const pending = Array.from({ length: 8 }, () =>
+    const pending = Array.from({ length: 16 }, () =>
       post(url, 'cnn', inputs).then((a) => {
         answered += 1;
         return a;
       }),
     );
-    await until(() => load(node, 'cnn') + answered === 8);
+    await until(() => load(node, 'cnn') + answered === 16);
     const unfinished = load(node, 'cnn');
     const closed = node.close();
     const answers = await Promise.all(pending);
@@ -180,7 +182,7 @@ describe('node over sockets', () => {
     assert.ok(unfinished > 0, 'close() began with work still queued');
     assert.deepEqual(
       answers.map((a) => a.status),
-      new Array(8).fill(200),
+      new Array(16).fill(200),
     );
     await assert.rejects(fetch(`${url}/v2/health/live`));
   });
