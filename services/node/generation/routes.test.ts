@@ -224,6 +224,16 @@ describe('POST /v2/models/{name}/generate on a live node', () => {
     const get = await fetch(`${url}/v2/models/gpt/generate_stream`);
     assert.equal(get.status, 405);
     assert.equal(get.headers.get('allow'), 'POST');
+    // Methods outside fetch's usual set too (the node promises 405 for every one).
+    const trace = await new Promise<number | undefined>((resolve, reject) => {
+      const req = http.request(`${url}/v2/models/gpt/generate`, { method: 'TRACE' }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(trace, 405);
   });
 });
 

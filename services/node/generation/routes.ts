@@ -71,7 +71,6 @@ interface ModelParams {
   version?: string;
 }
 
-const ALL_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
 async function prepare(
   model: ServedModel,
@@ -189,7 +188,12 @@ export async function generationRoutes(
       `/v2/models/:model/versions/:version/${suffix}`,
     ]) {
       app.route({ method: 'POST', url, handler: handle(stream) });
-      app.route({ method: ALL_METHODS, url, handler: methodNotAllowed(['POST']) });
+      app.route({
+        // Every other method fastify knows (TRACE and QUERY included) gets 405 with Allow.
+        method: (app.supportedMethods as HTTPMethods[]).filter((m) => m !== 'POST'),
+        url,
+        handler: methodNotAllowed(['POST']),
+      });
     }
   }
 }
