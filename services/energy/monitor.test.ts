@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
+import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../../test/support/promtool.ts';
 import { isEdgeshiftError } from '../common/errors.ts';
 import { createEnergyMonitor, type EnergyMonitor } from './monitor.ts';
 import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
@@ -64,13 +61,6 @@ class SteadyMeter implements Meter {
   totalDomains(): string[] {
     return ['wall'];
   }
-}
-
-function promtoolPath(): string | undefined {
-  return (process.env.PATH ?? '')
-    .split(delimiter)
-    .map((dir) => join(dir, 'promtool'))
-    .find((path) => existsSync(path));
 }
 
 describe('energy monitor', () => {
@@ -278,22 +268,9 @@ describe('energy monitor', () => {
 
     const promtool = promtoolPath();
     if (promtool === undefined) {
-      t.skip('promtool is not on PATH (Debian package "prometheus" provides it)');
+      t.skip(PROMTOOL_MISSING);
       return;
     }
-    const dir = await mkdtemp(join(tmpdir(), 'edgeshift-energy-metrics-'));
-    try {
-      const file = join(dir, 'metrics.txt');
-      await writeFile(file, text);
-      const { stdout, stderr } = await promisify(execFile)('sh', [
-        '-c',
-        '"$0" check metrics < "$1"',
-        promtool,
-        file,
-      ]);
-      assert.equal(`${stdout}${stderr}`.trim(), '');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    assert.equal(await promtoolCheck(promtool, text), '');
   });
 });

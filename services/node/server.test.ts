@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import type { LightMyRequestResponse } from 'fastify';
+import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../../test/support/promtool.ts';
 import { decodeInferResponse, encodeInferRequest } from '../common/codec.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import { makeSampleInputs } from '../common/sample-inputs.ts';
@@ -364,29 +359,13 @@ describe('metrics', () => {
   });
 
   it('passes promtool check metrics', async (t) => {
-    const promtool = (process.env.PATH ?? '')
-      .split(delimiter)
-      .map((dir) => join(dir, 'promtool'))
-      .find((path) => existsSync(path));
+    const promtool = promtoolPath();
     if (promtool === undefined) {
-      t.skip('promtool is not on PATH (Debian package "prometheus" provides it)');
+      t.skip(PROMTOOL_MISSING);
       return;
     }
     const text = (await node.app.inject({ url: '/metrics' })).body;
-    const dir = await mkdtemp(join(tmpdir(), 'edgeshift-metrics-'));
-    try {
-      const file = join(dir, 'metrics.txt');
-      await writeFile(file, text);
-      const { stdout, stderr } = await promisify(execFile)('sh', [
-        '-c',
-        '"$0" check metrics < "$1"',
-        promtool,
-        file,
-      ]);
-      assert.equal(`${stdout}${stderr}`.trim(), '');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    assert.equal(await promtoolCheck(promtool, text), '');
   });
 });
 
