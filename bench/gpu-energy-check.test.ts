@@ -13,12 +13,12 @@ import { promisify } from 'node:util';
 import {
   type FakeNvidiaSmi,
   installFakeNvidiaSmi,
-} from '../services/energy/test-support/fake-nvidia-smi.ts';
+} from '../test/energy/test-support/fake-nvidia-smi.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./gpu-energy-check.ts', import.meta.url));
 const FAKE_PYNVML = fileURLToPath(
-  new URL('../services/energy/test-support/fake-pynvml', import.meta.url),
+  new URL('../test/energy/test-support/fake-pynvml', import.meta.url),
 );
 const run = promisify(execFile);
 

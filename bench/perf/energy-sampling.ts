@@ -24,11 +24,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createEnergyMonitor, type EnergyMonitorOptions } from '../../services/energy/monitor.ts';
 import { NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
 import { USER_HZ } from '../../services/energy/proc-stat.ts';
-import { installFakeNvidiaSmi } from '../../services/energy/test-support/fake-nvidia-smi.ts';
+import { installFakeNvidiaSmi } from '../../test/energy/test-support/fake-nvidia-smi.ts';
 import {
   buildPowercapTree,
   INTEL_TWO_SOCKETS,
-} from '../../services/energy/test-support/powercap-tree.ts';
+} from '../../test/energy/test-support/powercap-tree.ts';
 
 function argValue(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);

@@ -6,12 +6,12 @@ import { Command } from 'commander';
 import {
   type FakeNvidiaSmi,
   installFakeNvidiaSmi,
-} from '../../services/energy/test-support/fake-nvidia-smi.ts';
+} from '../../test/energy/test-support/fake-nvidia-smi.ts';
 import {
   buildPowercapTree,
   INTEL_TWO_SOCKETS,
   type PowercapTree,
-} from '../../services/energy/test-support/powercap-tree.ts';
+} from '../../test/energy/test-support/powercap-tree.ts';
 import { registerEnergyCommand } from './energy.ts';
 
 /** Runs `edgeshift energy ...` in-process and returns what it printed. */

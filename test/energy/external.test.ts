@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExternalMeter, parseExternalValue } from '../../services/energy/external.ts';
+import type { MeterReading } from '../../services/energy/types.ts';
+
+const joulesOf = (r: MeterReading): number => r.domains[0]!.joules!;
+
+describe('external meter', () => {
+  let dir: string;
+  let server: Server;
+  let body = '';
+  let url = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edgeshift-external-'));
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/power`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('parses numbers and {joules}/{watts} objects, and refuses the rest', () => {
+    assert.deepEqual(parseExternalValue('12.5\n'), { kind: 'watts', value: 12.5 });
+    assert.deepEqual(parseExternalValue('12.5', 'joules'), { kind: 'joules', value: 12.5 });
+    assert.deepEqual(parseExternalValue('{"joules": 3600}'), { kind: 'joules', value: 3600 });
+    assert.deepEqual(parseExternalValue('{"watts": 7, "volts": 5}'), { kind: 'watts', value: 7 });
+    assert.throws(() => parseExternalValue('hello'), /expected a number or JSON/);
+    assert.throws(() => parseExternalValue('{"amps": 2}'), /expected a number/);
+  });
+
+  it('integrates watts from a command', async () => {
+    const file = join(dir, 'watts');
+    await writeFile(file, '100\n');
+    const meter = new ExternalMeter({ command: `cat '${file}'`, pollMs: 50 });
+    const status = await meter.start();
+    assert.equal(status.state, 'working');
+    assert.match(status.reason, /reports watts \(integrated\)/);
+    const a = await meter.readAt(Date.now());
+    await sleep(150);
+    const b = await meter.readAt(Date.now());
+    assert.equal(b.domains[0]?.provenance, 'external');
+    assert.equal(b.domains[0]?.domain, 'wall');
+    const expected = (100 * (b.timeMs - a.timeMs)) / 1000;
+    assert.ok(expected > 10);
+    assert.ok(Math.abs(joulesOf(b) - joulesOf(a) - expected) < 1e-9);
+    await meter.stop();
+  });
+
+  it('differences cumulative joules from a URL and survives an instrument reset', async () => {
+    body = '{"joules": 1000}';
+    const meter = new ExternalMeter({ url, domain: 'plug' });
+    assert.equal((await meter.start()).state, 'working');
+    assert.equal(joulesOf(meter.read()), 0);
+    body = '{"joules": 1600}';
+    assert.equal(joulesOf(await meter.readAt(Date.now())), 600);
+    body = '{"joules": 5}';
+    assert.equal(joulesOf(await meter.readAt(Date.now())), 605);
+    assert.equal(meter.resets, 1);
+    assert.deepEqual(meter.totalDomains(), ['plug']);
+    await meter.stop();
+  });
+
+  it('reports a command that prints no number as an error, with the fix', async () => {
+    const meter = new ExternalMeter({ command: 'echo hello' });
+    const status = await meter.start();
+    assert.equal(status.state, 'error');
+    assert.match(status.reason, /expected a number or JSON, got 'hello'/);
+    assert.match(status.fix ?? '', /prints a number/);
+    assert.equal(meter.read().domains[0]?.joules, null);
+  });
+
+  it('needs exactly one of command and url', () => {
+    assert.throws(() => new ExternalMeter({}), /exactly one of command or url/);
+    assert.throws(() => new ExternalMeter({ command: 'x', url: 'http://x' }), /exactly one/);
+  });
+});

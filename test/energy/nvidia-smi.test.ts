@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AVERAGED, detectNvidiaSmi, INSTANT, NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
+import {
+  formatNvsmiTimestamp,
+  invalidQueryField,
+  parseNvsmiTimestamp,
+  parsePowerField,
+} from '../../services/energy/nvidia-smi-format.ts';
+import { sharedSamplerCount } from '../../services/energy/nvidia-smi-sampler.ts';
+import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
+import { linearEnergy, pointsByGpu } from './test-support/linear-energy.ts';
+import type { MeterReading } from '../../services/energy/types.ts';
+
+function gpuJoules(reading: MeterReading, gpu: number): number {
+  const value = reading.domains.find((d) => d.domain === `gpu${gpu}`)?.joules;
+  assert.ok(typeof value === 'number', `gpu${gpu} has no reading`);
+  return value;
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 8000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await sleep(25);
+  }
+}
+
+describe('nvidia-smi output format', () => {
+  it('reads timestamps, power values and the invalid-field message', () => {
+    assert.equal(
+      parseNvsmiTimestamp('2026/11/26 13:27:06.553'),
+      Date.UTC(2026, 10, 26, 13, 27, 6, 553),
+    );
+    assert.equal(
+      formatNvsmiTimestamp(Date.UTC(2026, 10, 26, 13, 27, 6, 53)),
+      '2026/11/26 13:27:06.053',
+    );
+    assert.equal(parseNvsmiTimestamp('garbage'), null);
+    assert.equal(parsePowerField(' 80.33'), 80.33);
+    assert.equal(parsePowerField('124.97 W'), 124.97);
+    assert.equal(parsePowerField('[N/A]'), null);
+    assert.equal(parsePowerField('[Not Supported]'), null);
+    assert.equal(parsePowerField('[Unknown Error]'), null);
+    assert.equal(
+      invalidQueryField('Field "power.draw.instant" is not a valid field to query.\n\n'),
+      INSTANT,
+    );
+    assert.equal(invalidQueryField('NVIDIA-SMI has failed'), null);
+  });
+});
+
+describe('nvidia-smi meter', () => {
+  let fake: FakeNvidiaSmi | undefined;
+  let meters: NvidiaSmiMeter[] = [];
+  afterEach(async () => {
+    for (const m of meters) await m.stop();
+    meters = [];
+    await fake?.remove();
+    fake = undefined;
+  });
+  const meter = (options: ConstructorParameters<typeof NvidiaSmiMeter>[0]): NvidiaSmiMeter => {
+    const m = new NvidiaSmiMeter(options);
+    meters.push(m);
+    return m;
+  };
+
+  it('is absent when nvidia-smi is not on PATH, or not at the given path', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'edgeshift-empty-path-'));
+    const previous = process.env.PATH;
+    process.env.PATH = empty;
+    try {
+      const status = await meter({}).start();
+      assert.equal(status.state, 'absent');
+      assert.match(status.reason, /not found on PATH — no NVIDIA driver here\?/);
+      assert.match(status.fix ?? '', /NVIDIA driver/);
+    } finally {
+      process.env.PATH = previous;
+      await rm(empty, { recursive: true });
+    }
+    const status = await meter({ path: join(empty, 'nvidia-smi') }).start();
+    assert.equal(status.state, 'absent');
+  });
+
+  it('detects power.draw.instant on every GPU and both fields are queried', async () => {
+    fake = await installFakeNvidiaSmi({ gpus: 2 });
+    const detection = await detectNvidiaSmi(fake.path);
+    assert.equal(detection.instantKnown, true);
+    assert.deepEqual(
+      detection.gpus.map((g) => [g.index, g.field]),
+      [
+        [0, INSTANT],
+        [1, INSTANT],
+      ],
+    );
+  });
+
+  it('falls back to power.draw when the field is unknown, and says it is a 1 s average', async () => {
+    fake = await installFakeNvidiaSmi({ mode: 'no-instant' });
+    const detection = await detectNvidiaSmi(fake.path);
+    assert.equal(detection.instantKnown, false);
+    assert.equal(detection.gpus[0]?.field, AVERAGED);
+    const m = meter({ path: fake.path, clockOffsetMs: 0 });
+    const status = await m.start();
+    assert.equal(status.state, 'working');
+    assert.match(status.reason, /power\.draw \(a 1 s average/);
+    assert.equal(m.updatePeriodMs(), 1000);
+  });
+
+  it('falls back to power.draw when power.draw.instant prints [N/A]', async () => {
+    fake = await installFakeNvidiaSmi({ mode: 'instant-na' });
+    const detection = await detectNvidiaSmi(fake.path);
+    assert.equal(detection.instantKnown, true);
+    assert.equal(detection.gpus[0]?.field, AVERAGED);
+  });
+
+  it('reports [Not Supported] power as unsupported, with what to do', async () => {
+    fake = await installFakeNvidiaSmi({ mode: 'not-supported' });
+    const status = await meter({ path: fake.path }).start();
+    assert.equal(status.state, 'unsupported');
+    assert.match(status.reason, /GPU 0 reports power\.draw as \[Not Supported\]/);
+    assert.match(status.fix ?? '', /external meter/);
+  });
+
+  it('reports a driver failure as an error and no GPU as absent', async () => {
+    fake = await installFakeNvidiaSmi({ mode: 'no-driver' });
+    const broken = await meter({ path: fake.path }).start();
+    assert.equal(broken.state, 'error');
+    assert.match(broken.reason, /exit code 9.*couldn't communicate with the NVIDIA driver/);
+    await fake.remove();
+    fake = await installFakeNvidiaSmi({ mode: 'no-devices' });
+    assert.equal((await meter({ path: fake.path }).start()).state, 'absent');
+  });
+
+  it('gives up on an nvidia-smi that never answers, and says so', async () => {
+    fake = await installFakeNvidiaSmi({ mode: 'hang' });
+    const status = await meter({ path: fake.path, detectTimeoutMs: 300 }).start();
+    assert.equal(status.state, 'error');
+    assert.match(status.reason, /no answer within 300 ms/);
+  });
+
+  it('integrates every GPU exactly as the printed samples say (fake on PATH)', async () => {
+    fake = await installFakeNvidiaSmi({ gpus: 2, gpuRowOffset: 20 });
+    const restorePath = fake.onPath();
+    try {
+      const m = meter({ periodMs: 100, clockOffsetMs: 0 });
+      const status = await m.start();
+      assert.equal(status.state, 'working', status.reason);
+      assert.match(
+        status.reason,
+        /2 GPUs, sampled every 100 ms and integrated, whole-device; gpu0, gpu1: power\.draw\.instant/,
+      );
+      assert.deepEqual(m.totalDomains(), ['gpu0', 'gpu1']);
+      const startMs = Date.now();
+      const begin = m.readAt(startMs);
+      await sleep(1200);
+      const endMs = Date.now();
+      const [b, e] = await Promise.all([begin, m.readAt(endMs)]);
+      assert.equal(b.warnings, undefined, String(b.warnings));
+      assert.equal(e.warnings, undefined, String(e.warnings));
+      await m.stop();
+      const points = pointsByGpu(await fake.printedLines());
+      for (const gpu of [0, 1]) {
+        const expected = linearEnergy(points.get(gpu)!, startMs, endMs);
+        const measured = gpuJoules(e, gpu) - gpuJoules(b, gpu);
+        assert.ok(expected > 50, `expected a real amount of energy, got ${expected}`);
+        assert.ok(
+          Math.abs(measured - expected) < 1e-6,
+          `gpu${gpu}: ${measured} J vs ${expected} J`,
+        );
+      }
+      assert.equal(e.domains[0]?.provenance, 'integrated');
+    } finally {
+      restorePath();
+    }
+  });
+
+  it('restarts nvidia-smi when it dies and bridges the gap', async () => {
+    fake = await installFakeNvidiaSmi({ exitAfterLines: 8, exitOnRuns: [1] });
+    const m = meter({ path: fake.path, periodMs: 100, restartDelayMs: 100, clockOffsetMs: 0 });
+    assert.equal((await m.start()).state, 'working');
+    const startMs = Date.now();
+    const begin = m.readAt(startMs);
+    await waitFor(
+      async () => (await fake!.runs()) >= 2 && (await fake!.printedLines()).length >= 14,
+    );
+    const endMs = Date.now();
+    const [b, e] = await Promise.all([begin, m.readAt(endMs)]);
+    const status = m.status();
+    assert.equal(status.state, 'working');
+    assert.match(
+      status.reason,
+      /nvidia-smi restarted 1 time \(last: exit code 1, edgeshift fake nvidia-smi: exiting early on purpose\)/,
+    );
+    await m.stop();
+    const points = pointsByGpu(await fake.printedLines()).get(0)!;
+    const expected = linearEnergy(points, startMs, endMs);
+    assert.ok(Math.abs(gpuJoules(e, 0) - gpuJoules(b, 0) - expected) < 1e-6);
+  });
+
+  it('maps nvidia-smi local time to wall time in any time zone', async () => {
+    // From row 40 the capture is a steady load, so a few ms of offset error cost little.
+    fake = await installFakeNvidiaSmi({ utcOffsetMinutes: 330, startRow: 40 });
+    const m = meter({ path: fake.path, periodMs: 100 });
+    assert.equal((await m.start()).state, 'working');
+    const startMs = Date.now();
+    const begin = m.readAt(startMs);
+    await sleep(800);
+    const endMs = Date.now();
+    const [b, e] = await Promise.all([begin, m.readAt(endMs)]);
+    assert.equal(e.warnings, undefined, 'the sample after the end arrived in time');
+    await m.stop();
+    const points = pointsByGpu(await fake.printedLines())
+      .get(0)!
+      .map((p) => ({
+        t: p.t - 330 * 60_000,
+        w: p.w,
+      }));
+    const expected = linearEnergy(points, startMs, endMs);
+    const measured = gpuJoules(e, 0) - gpuJoules(b, 0);
+    // The measured offset includes the least pipe delay seen (ms, more on a loaded
+    // machine); a wrong time zone would be off by 5.5 hours and read nothing.
+    assert.ok(Math.abs(measured - expected) / expected < 0.05, `${measured} J vs ${expected} J`);
+  });
+
+  it('shares one nvidia-smi process between meters in one process', async () => {
+    fake = await installFakeNvidiaSmi();
+    const a = meter({ path: fake.path, clockOffsetMs: 0 });
+    const b = meter({ path: fake.path, clockOffsetMs: 0 });
+    await Promise.all([a.start(), b.start()]);
+    assert.equal(sharedSamplerCount(), 1);
+    assert.equal(await fake.runs(), 1);
+    await a.stop();
+    await sleep(250);
+    assert.ok(b.read().domains[0]!.joules! > 0, 'the second meter keeps sampling');
+    await b.stop();
+    assert.equal(sharedSamplerCount(), 0);
+  });
+});

@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { resolveModel } from '../../../models/registry.ts';
+import { createRuntime } from '../../../services/node/runtimes/index.ts';
+import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
+import { createNode, type InferenceNode } from '../../../services/node/server.ts';
+import { metricValue } from '../test-support.ts';
+import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
+import { type DecoderLayout, detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
+import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
+import { uncachedGreedy } from './test-support.ts';
+
+let node: InferenceNode;
+let url: string;
+let session: RuntimeSession;
+let layout: DecoderLayout;
+
+const GPT = '{model="gpt"}';
+
+async function post(path: string, body: unknown): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function generate(body: unknown): Promise<GenerateResponse> {
+  const response = await post('/v2/models/gpt/generate', body);
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return JSON.parse(text) as GenerateResponse;
+}
+
+/** Every `data:` event of a stream, parsed. */
+async function stream(body: unknown): Promise<{ response: Response; events: GenerateResponse[] }> {
+  const response = await post('/v2/models/gpt/generate_stream', body);
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  assert.ok(text.endsWith('\n\n'));
+  const events = text
+    .split('\n\n')
+    .filter((chunk) => chunk !== '')
+    .map((chunk) => {
+      assert.ok(chunk.startsWith('data: '), chunk);
+      return JSON.parse(chunk.slice('data: '.length)) as GenerateResponse;
+    });
+  return { response, events };
+}
+
+async function metrics(): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Send a request and drop the connection: after `events` server-sent events, or, with
+ * `events` 0, once `ready` resolves (the answer of a non-streaming request never comes).
+ */
+function disconnectAfter(
+  path: string,
+  body: unknown,
+  events: number,
+  ready: () => Promise<void> = () => new Promise((r) => setTimeout(r, 50)),
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${url}${path}`, { method: 'POST' }, (response) => {
+      let seen = 0;
+      response.on('data', (chunk: Buffer) => {
+        seen += chunk.toString().split('\n\n').length - 1;
+        if (events > 0 && seen >= events) {
+          request.destroy();
+          resolve();
+        }
+      });
+      response.on('end', () => reject(new Error('the answer came before the disconnect')));
+    });
+    request.on('error', (error) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(error);
+    });
+    request.end(JSON.stringify(body), () => {
+      if (events > 0) return;
+      ready().then(() => {
+        request.destroy();
+        resolve();
+      }, reject);
+    });
+  });
+}
+
+function prompt(length: number, salt: number): number[] {
+  return Array.from({ length }, (_, i) => (i * 53 + salt * 17 + 3) % 1024);
+}
+
+before(async () => {
+  node = await createNode({ models: ['gpt', 'cnn'], port: 0, threads: 1, logLevel: 'silent' });
+  ({ url } = await node.listen());
+  session = await createRuntime('onnxruntime-node').load((await resolveModel('gpt')).file, {
+    threads: 1,
+  });
+  const found = detectDecoder(session.signature);
+  assert.ok(found.decoder);
+  layout = found.layout;
+});
+
+after(async () => {
+  await node.close();
+  await session.close();
+});
+
+describe('POST /v2/models/{name}/generate on a live node', () => {
+  it('generates greedy tokens equal to recomputing without a cache, with usage and timings', async () => {
+    const ids = prompt(13, 1);
+    const response = await post('/v2/models/gpt/versions/1/generate', {
+      input_ids: ids,
+      parameters: { max_tokens: 20, end_id: -1 },
+      id: 'req-1',
+    });
+    assert.equal(response.headers.get('x-edgeshift-node'), 'edge');
+    assert.equal(response.headers.get('x-edgeshift-tier'), 'edge');
+    assert.match(
+      String(response.headers.get('server-timing')),
+      /^ttft;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/,
+    );
+    const body = (await response.json()) as GenerateResponse;
+    assert.deepEqual(body.output_ids, await uncachedGreedy(session, layout, ids, 20));
+    assert.equal(body.text_output, decodeIds(body.output_ids));
+    assert.deepEqual(
+      [
+        body.model_name,
+        body.model_version,
+        body.id,
+        body.finish_reason,
+        body.prompt_tokens,
+        body.generated_tokens,
+      ],
+      ['gpt', '1', 'req-1', 'length', 13, 20],
+    );
+    const ttft = body.time_to_first_token_ms!;
+    const tpot = body.time_per_output_token_ms!;
+    assert.ok(ttft > 0 && tpot > 0 && body.total_time_ms! >= ttft);
+    assert.ok(Math.abs(ttft + 19 * tpot - body.total_time_ms!) < 0.01);
+    // Greedy is deterministic.
+    assert.deepEqual(
+      (await generate({ input_ids: ids, max_tokens: 20, end_id: -1 })).output_ids,
+      body.output_ids,
+    );
+  });
+
+  it('takes text through the byte tokenizer and stops at the end id', async () => {
+    const free = await generate({ text_input: 'Grüße, edge!', max_tokens: 12, end_id: -1 });
+    assert.equal(free.prompt_tokens, new TextEncoder().encode('Grüße, edge!').length);
+    const end = free.output_ids[4]!;
+    const stopped = await generate({ text_input: 'Grüße, edge!', max_tokens: 12, end_id: end });
+    assert.equal(stopped.finish_reason, 'stop');
+    assert.deepEqual(
+      stopped.output_ids,
+      free.output_ids.slice(0, free.output_ids.indexOf(end) + 1),
+    );
+  });
+
+  it('reproduces seeded sampling and reports the seed it chose', async () => {
+    const body = { text_input: 'seed', max_tokens: 16, temperature: 1.2, top_k: 40 };
+    const a = await generate({ ...body, seed: 99 });
+    const b = await generate({ ...body, seed: 99 });
+    assert.equal(a.seed, 99);
+    assert.deepEqual(a.output_ids, b.output_ids);
+    const unseeded = await generate(body);
+    assert.ok(Number.isInteger(unseeded.seed));
+    assert.deepEqual(
+      (await generate({ ...body, seed: unseeded.seed })).output_ids,
+      unseeded.output_ids,
+    );
+  });
+
+  it('refuses a prompt longer than the context, and max_tokens beyond it', async () => {
+    for (const body of [
+      { input_ids: prompt(256, 2) },
+      { input_ids: prompt(300, 2) },
+      { input_ids: prompt(250, 2), max_tokens: 7 },
+    ]) {
+      const response = await post('/v2/models/gpt/generate', body);
+      assert.equal(response.status, 400);
+      assert.match(((await response.json()) as { error: string }).error, /context/);
+    }
+    const fitted = await generate({ input_ids: prompt(250, 2), end_id: -1 });
+    assert.deepEqual([fitted.generated_tokens, fitted.finish_reason], [6, 'length']);
+  });
+
+  it('answers every kind of bad request with a 4xx and {"error"} alone', async () => {
+    const cases: [string, unknown, number][] = [
+      ['gpt/generate', { text_input: '' }, 400],
+      ['gpt/generate', { input_ids: [] }, 400],
+      ['gpt/generate', { input_ids: [1, 1024] }, 400],
+      ['gpt/generate', { input_ids: [1, -3] }, 400],
+      ['gpt/generate', { text_input: 'a', max_tokens: 100000000 }, 400],
+      ['gpt/generate', { text_input: 'a', max_tokens: 0 }, 400],
+      ['gpt/generate', { text_input: 'a', parameters: { top_p: 0.5 } }, 400],
+      ['gpt/generate', { text_input: 'a', beam_width: 2 }, 400],
+      ['gpt/generate', { text_input: 'a', temperature: 9 }, 400],
+      ['gpt/generate', { text_input: 'a', stream: true }, 400],
+      ['gpt/generate', '{"text_input": "a"', 400],
+      ['gpt/generate', '[]', 400],
+      ['gpt/generate_stream', { input_ids: [5000] }, 400],
+      ['cnn/generate', { text_input: 'a' }, 400],
+      ['nope/generate', { text_input: 'a' }, 404],
+      ['gpt/versions/2/generate', { text_input: 'a' }, 404],
+    ];
+    for (const [path, body, status] of cases) {
+      const response = await post(`/v2/models/${path}`, body);
+      assert.equal(response.status, status, `${path} ${JSON.stringify(body)}`);
+      assert.match(String(response.headers.get('content-type')), /^application\/json/);
+      const json = (await response.json()) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(json), ['error']);
+    }
+    const get = await fetch(`${url}/v2/models/gpt/generate_stream`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    // Methods outside fetch's usual set too (the node promises 405 for every one).
+    const trace = await new Promise<number | undefined>((resolve, reject) => {
+      const req = http.request(`${url}/v2/models/gpt/generate`, { method: 'TRACE' }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(trace, 405);
+  });
+});
+
+describe('POST /v2/models/{name}/generate_stream on a live node', () => {
+  it('sends one event per token whose texts add up to the non-streaming answer', async () => {
+    const body = { text_input: 'stream me', max_tokens: 24, end_id: -1 };
+    const whole = await generate(body);
+    const { response, events } = await stream(body);
+    assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(response.headers.get('x-edgeshift-tier'), 'edge');
+    assert.match(String(response.headers.get('server-timing')), /^ttft;dur=\d+\.\d{3}$/);
+    assert.equal(events.length, 24);
+    assert.ok(events.every((e) => e.output_ids.length === 1 && e.model_name === 'gpt'));
+    assert.deepEqual(
+      events.flatMap((e) => e.output_ids),
+      whole.output_ids,
+    );
+    assert.equal(events.map((e) => e.text_output).join(''), whole.text_output);
+    const last = events.at(-1)!;
+    assert.deepEqual(
+      [last.finish_reason, last.generated_tokens, last.prompt_tokens],
+      ['length', 24, 9],
+    );
+    assert.ok(events.slice(0, -1).every((e) => e.finish_reason === undefined));
+  });
+
+  it('8 concurrent streams get the tokens each gets alone', async () => {
+    const bodies = Array.from({ length: 8 }, (_, k) => ({
+      input_ids: prompt(4 + 6 * k, k),
+      max_tokens: 10 + k,
+      end_id: -1,
+    }));
+    const alone: number[][] = [];
+    for (const body of bodies) alone.push((await generate(body)).output_ids);
+    const together = await Promise.all(bodies.map((body) => stream(body)));
+    assert.deepEqual(
+      together.map((t) => t.events.flatMap((e) => e.output_ids)),
+      alone,
+    );
+  });
+
+  for (const [endpoint, events] of [
+    ['generate_stream', 3],
+    ['generate', 0],
+  ] as const) {
+    it(`${endpoint}: a client that disconnects mid-generation stops it and frees its cache`, async () => {
+      const before = await metrics();
+      const count = (text: string, name: string) => metricValue(text, `${name}${GPT}`);
+      const closed = (text: string) =>
+        metricValue(text, 'edgeshift_generation_requests_total{model="gpt",status="499"}');
+      const tokensBefore = count(before, 'edgeshift_generation_tokens_total');
+      await disconnectAfter(
+        `/v2/models/gpt/${endpoint}`,
+        { input_ids: prompt(5, 3), max_tokens: 240, end_id: -1 },
+        events,
+        () =>
+          until(
+            async () =>
+              count(await metrics(), 'edgeshift_generation_tokens_total') > tokensBefore + 2,
+            'generation to begin',
+          ),
+      );
+      await until(
+        async () => closed(await metrics()) === closed(before) + 1,
+        'the generation to be cancelled',
+      );
+      const text = await metrics();
+      assert.equal(count(text, 'edgeshift_generation_active_sequences'), 0);
+      assert.equal(count(text, 'edgeshift_generation_cache_bytes'), 0);
+      const tokens = count(text, 'edgeshift_generation_tokens_total');
+      assert.ok(tokens - tokensBefore < 240, `${tokens - tokensBefore} tokens generated`);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(count(await metrics(), 'edgeshift_generation_tokens_total'), tokens);
+    });
+  }
+
+  it('many cancelled generations, streaming or not, leave nothing behind', async () => {
+    const drops = Array.from({ length: 12 }, (_, k) =>
+      disconnectAfter(
+        `/v2/models/gpt/${k % 2 === 0 ? 'generate_stream' : 'generate'}`,
+        { input_ids: prompt(8, k), max_tokens: 200, end_id: -1 },
+        // A non-streaming answer comes only at the end: drop it 50 ms after sending.
+        k % 2 === 0 ? 1 : 0,
+      ),
+    );
+    await Promise.all(drops);
+    await until(async () => {
+      const text = await metrics();
+      return (
+        metricValue(text, `edgeshift_generation_active_sequences${GPT}`) === 0 &&
+        metricValue(text, `edgeshift_generation_waiting_sequences${GPT}`) === 0
+      );
+    }, 'every cancelled sequence to be gone');
+    assert.equal(metricValue(await metrics(), `edgeshift_generation_cache_bytes${GPT}`), 0);
+    assert.equal((await generate({ text_input: 'still fine', max_tokens: 4 })).generated_tokens, 4);
+  });
+
+  it('reports prompt tokens, tokens and latency histograms', async () => {
+    const before = await metrics();
+    await generate({ input_ids: prompt(7, 9), max_tokens: 5, end_id: -1 });
+    const text = await metrics();
+    const delta = (name: string) => metricValue(text, name) - metricValue(before, name);
+    assert.equal(delta(`edgeshift_generation_prompt_tokens_total${GPT}`), 7);
+    assert.equal(delta(`edgeshift_generation_tokens_total${GPT}`), 5);
+    assert.equal(delta(`edgeshift_generation_time_to_first_token_seconds_count${GPT}`), 1);
+    assert.equal(delta(`edgeshift_generation_time_per_output_token_seconds_count${GPT}`), 1);
+    assert.equal(delta('edgeshift_generation_requests_total{model="gpt",status="200"}'), 1);
+  });
+});
