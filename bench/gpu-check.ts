@@ -67,7 +67,12 @@ const seqLen = Number.parseInt(values['sequence-length'], 10);
 const eps = (values.ep ?? ['webgpu', 'cuda']) as ExecutionProvider[];
 const runtime = new OnnxruntimeNodeRuntime();
 
-async function throughput(session: RuntimeSession, inputs: Tensor[], batch: number, s: number): Promise<number> {
+async function throughput(
+  session: RuntimeSession,
+  inputs: Tensor[],
+  batch: number,
+  s: number,
+): Promise<number> {
   const warmUntil = performance.now() + Math.min(1000, s * 300);
   while (performance.now() < warmUntil) await session.run(inputs);
   let runs = 0;

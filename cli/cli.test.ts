@@ -43,7 +43,11 @@ function start(args: string[], env: Record<string, string> = {}) {
   };
 }
 
-async function waitFor(read: () => string, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+async function waitFor(
+  read: () => string,
+  pattern: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpExecArray> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = pattern.exec(read());
@@ -66,7 +70,10 @@ describe('edgeshift CLI', () => {
 
   it('`node --model cnn` serves inferences equal to in-process onnxruntime, and exits 0 on SIGTERM', async () => {
     const run = start(['node', '--model', 'cnn', '--port', '0', '--tier', 'hyperscale']);
-    const [, url] = await waitFor(() => run.output().stderr, /serving cnn at (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, url] = await waitFor(
+      () => run.output().stderr,
+      /serving cnn at (http:\/\/127\.0\.0\.1:\d+)/,
+    );
     const entry = await resolveModel('cnn');
     const local = await new OnnxruntimeNodeRuntime().load(entry.file, { worker: false });
     const inputs = makeSampleInputs(local.signature, { batch: 2, seed: 99 });
@@ -79,7 +86,11 @@ describe('edgeshift CLI', () => {
       if (request.headerLength !== undefined) {
         headers['inference-header-content-length'] = String(request.headerLength);
       }
-      const response = await fetch(`${url}/v2/models/cnn/infer`, { method: 'POST', headers, body: request.body });
+      const response = await fetch(`${url}/v2/models/cnn/infer`, {
+        method: 'POST',
+        headers,
+        body: request.body,
+      });
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-edgeshift-tier'), 'hyperscale');
       const hl = response.headers.get('inference-header-content-length');
@@ -92,7 +103,10 @@ describe('edgeshift CLI', () => {
       const want = expected[0]!.data as Float32Array;
       const have = got.data as Float32Array;
       for (let i = 0; i < want.length; i++) {
-        assert.ok(Math.abs(want[i]! - have[i]!) <= 1e-5, `logit ${i}: ${have[i]} vs ${want[i]} (binary=${binary})`);
+        assert.ok(
+          Math.abs(want[i]! - have[i]!) <= 1e-5,
+          `logit ${i}: ${have[i]} vs ${want[i]} (binary=${binary})`,
+        );
       }
     }
 
@@ -132,7 +146,11 @@ describe('edgeshift CLI', () => {
   it('`models list --json` reports parameters and FLOPs computed from each graph', async () => {
     const run = start(['models', 'list', '--json']);
     assert.equal(await run.exit(), 0);
-    const infos = JSON.parse(run.output().stdout) as { name: string; parameters: number; flops: number | null }[];
+    const infos = JSON.parse(run.output().stdout) as {
+      name: string;
+      parameters: number;
+      flops: number | null;
+    }[];
     const byName = new Map(infos.map((i) => [i.name, i]));
     for (const name of ['mlp', 'cnn', 'gpt', 'ppocr-cls']) {
       const info = byName.get(name);
@@ -149,7 +167,11 @@ describe('edgeshift CLI', () => {
     assert.equal(await run.exit(), 0, run.output().stderr);
     const { stdout } = run.output();
     for (const name of ['mlp', 'cnn', 'gpt']) {
-      assert.match(stdout, new RegExp(`^${name}\\s.*\\smatch \\(max`, 'm'), `${name} self-check line`);
+      assert.match(
+        stdout,
+        new RegExp(`^${name}\\s.*\\smatch \\(max`, 'm'),
+        `${name} self-check line`,
+      );
     }
   });
 });

@@ -14,12 +14,19 @@ test('every error code in the registry is documented with its HTTP status', () =
   for (const [code, status] of Object.entries(ERROR_CODES)) {
     assert.ok(documented.has(code), `${code} missing from docs/errors.md`);
     const expected = status === 0 ? '-' : String(status);
-    assert.equal(documented.get(code), expected, `${code}: docs say ${documented.get(code)}, code says ${expected}`);
+    assert.equal(
+      documented.get(code),
+      expected,
+      `${code}: docs say ${documented.get(code)}, code says ${expected}`,
+    );
   }
 });
 
 test('docs/errors.md documents no code the registry lacks', () => {
   for (const code of documented.keys()) {
-    assert.ok(code in ERROR_CODES, `docs/errors.md lists ${code}, which the registry does not define`);
+    assert.ok(
+      code in ERROR_CODES,
+      `docs/errors.md lists ${code}, which the registry does not define`,
+    );
   }
 });

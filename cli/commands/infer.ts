@@ -19,14 +19,19 @@ export function registerInferCommand(program: Command): void {
   program
     .command('infer')
     .argument('<model>', 'model name as the node serves it')
-    .description('send one Open Inference Protocol request with synthetic inputs and print the answer')
+    .description(
+      'send one Open Inference Protocol request with synthetic inputs and print the answer',
+    )
     .option('--url <url>', 'node or router base URL', 'http://127.0.0.1:8001')
     .option('--binary', "use Triton's binary tensor extension instead of JSON")
     .option('--batch <n>', 'batch size', (v) => Number.parseInt(v, 10), 1)
     .option('--seed <n>', 'seed for the synthetic inputs', (v) => Number.parseInt(v, 10), 42)
     .option('--budget-ms <ms>', 'latency budget (x-latency-budget-ms)', Number.parseFloat)
     .option('--token <token>', 'bearer token (default: $EDGESHIFT_TOKEN)')
-    .addHelpText('after', '\nExample:\n  $ edgeshift infer cnn --url http://127.0.0.1:8001 --binary\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ edgeshift infer cnn --url http://127.0.0.1:8001 --binary\n',
+    )
     .action(async (model: string, options: InferOptions) => {
       const result = await inferOnce(model, options);
       console.log(result);
@@ -41,7 +46,9 @@ export async function fetchSignature(
   const response = await fetch(`${baseUrl}/v2/models/${encodeURIComponent(model)}`, { headers });
   const body = (await response.json()) as ModelMetadataResponse | { error: string };
   if (!response.ok || 'error' in body) {
-    throw new Error(`model metadata for ${model}: HTTP ${response.status} ${'error' in body ? body.error : ''}`);
+    throw new Error(
+      `model metadata for ${model}: HTTP ${response.status} ${'error' in body ? body.error : ''}`,
+    );
   }
   const toSpec = (t: { name: string; datatype: string; shape: number[] }) => {
     if (!isDatatype(t.datatype)) throw new Error(`server reported unknown datatype ${t.datatype}`);

@@ -23,7 +23,8 @@ interface NodeFlags {
 }
 
 const integer = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value)) throw new Error(`${flag} expects a non-negative integer, got "${value}"`);
+  if (!/^\d+$/.test(value))
+    throw new Error(`${flag} expects a non-negative integer, got "${value}"`);
   return Number.parseInt(value, 10);
 };
 const number = (flag: string) => (value: string) => {
@@ -39,7 +40,9 @@ export function registerNodeCommand(program: Command): void {
     .command('node')
     .description('run an inference node: Open Inference Protocol over HTTP for one or more models')
     .option('-c, --config <file>', 'JSON config file with the same fields (flags win)')
-    .addOption(new Option('--tier <tier>', 'tier this node plays').choices(['hyperscale', 'edge', 'device']))
+    .addOption(
+      new Option('--tier <tier>', 'tier this node plays').choices(['hyperscale', 'edge', 'device']),
+    )
     .option('--name <name>', 'node name reported in x-edgeshift-node (default: the tier)')
     .option(
       '-m, --model <model>',
@@ -47,24 +50,44 @@ export function registerNodeCommand(program: Command): void {
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .addOption(
-      new Option('--runtime <runtime>', 'inference runtime').choices(['onnxruntime-node', 'onnxruntime-web']),
+      new Option('--runtime <runtime>', 'inference runtime').choices([
+        'onnxruntime-node',
+        'onnxruntime-web',
+      ]),
     )
-    .addOption(new Option('--ep <provider>', 'execution provider').choices(['cpu', 'webgpu', 'cuda']))
+    .addOption(
+      new Option('--ep <provider>', 'execution provider').choices(['cpu', 'webgpu', 'cuda']),
+    )
     .option('--threads <n>', 'intra-op threads (0: runtime default)', integer('--threads'))
     .option('--max-batch <n>', 'largest dynamic batch, in items', integer('--max-batch'))
-    .option('--max-queue-delay-ms <ms>', 'longest wait to fill a batch', number('--max-queue-delay-ms'))
+    .option(
+      '--max-queue-delay-ms <ms>',
+      'longest wait to fill a batch',
+      number('--max-queue-delay-ms'),
+    )
     .option('--max-queue <n>', 'queued requests per model before 429', integer('--max-queue'))
-    .option('--max-in-flight <n>', 'runtime calls per model handed over at once', integer('--max-in-flight'))
+    .option(
+      '--max-in-flight <n>',
+      'runtime calls per model handed over at once',
+      integer('--max-in-flight'),
+    )
     .addOption(
-      new Option('--session-mode <mode>', 'run each session in a worker thread or on the event loop').choices([
-        'worker',
-        'inline',
-      ]),
+      new Option(
+        '--session-mode <mode>',
+        'run each session in a worker thread or on the event loop',
+      ).choices(['worker', 'inline']),
     )
     .option('--host <host>', 'address to bind (non-loopback needs a token)')
     .option('--port <port>', 'port to bind', integer('--port'))
-    .option('--token <token>', 'require "Authorization: Bearer <token>" (default: $EDGESHIFT_TOKEN)')
-    .option('--body-limit-bytes <n>', 'largest request body accepted', integer('--body-limit-bytes'))
+    .option(
+      '--token <token>',
+      'require "Authorization: Bearer <token>" (default: $EDGESHIFT_TOKEN)',
+    )
+    .option(
+      '--body-limit-bytes <n>',
+      'largest request body accepted',
+      integer('--body-limit-bytes'),
+    )
     .addHelpText(
       'after',
       `
@@ -86,7 +109,9 @@ Examples:
         fromFlags.token = process.env.EDGESHIFT_TOKEN;
       }
       const options = mergeConfig(fileConfig, fromFlags);
-      console.error(`edgeshift node: loading ${options.models.join(', ')} on ${options.runtime} (${options.ep})...`);
+      console.error(
+        `edgeshift node: loading ${options.models.join(', ')} on ${options.runtime} (${options.ep})...`,
+      );
       const node = await createNode(options);
       const address = await node.listen();
       installSignalHandlers(node);

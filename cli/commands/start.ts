@@ -15,7 +15,9 @@ const SELF_CHECK_REQUESTS = 30;
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
-    .description('the first result: serve the model zoo on 127.0.0.1:8001, self-check it, keep serving')
+    .description(
+      'the first result: serve the model zoo on 127.0.0.1:8001, self-check it, keep serving',
+    )
     .option('--port <port>', 'port to bind (0: any free port)', (v) => Number.parseInt(v, 10), 8001)
     .option('--no-serve', 'exit after the self-check instead of serving until Ctrl-C')
     .action(async (options: { port: number; serve: boolean }) => {
@@ -32,7 +34,9 @@ export function registerStartCommand(program: Command): void {
       console.log(
         'the client shares this process with the node and JSON-encodes every request, so round trips here',
       );
-      console.log('are an upper bound: `npm run bench:serving` measures serving overhead properly\n');
+      console.log(
+        'are an upper bound: `npm run bench:serving` measures serving overhead properly\n',
+      );
       console.log('model   round-trip p50        p99   compute p50   in-process p50   agreement');
       let failed = false;
       for (const model of models) {
@@ -70,12 +74,16 @@ function maxAbsDiff(a: Tensor[], b: Tensor[]): number {
     if (!tb || tb.data.length !== ta.data.length) return Number.POSITIVE_INFINITY;
     const da = ta.data as ArrayLike<number>;
     const db = tb.data as ArrayLike<number>;
-    for (let i = 0; i < da.length; i++) worst = Math.max(worst, Math.abs(Number(da[i]) - Number(db[i])));
+    for (let i = 0; i < da.length; i++)
+      worst = Math.max(worst, Math.abs(Number(da[i]) - Number(db[i])));
   }
   return worst;
 }
 
-async function selfCheck(url: string, served: ServedModel): Promise<{ text: string; failed: boolean }> {
+async function selfCheck(
+  url: string,
+  served: ServedModel,
+): Promise<{ text: string; failed: boolean }> {
   const inputs = makeSampleInputs(served.signature, { batch: 1, sequenceLength: 8, seed: 7 });
   const request = encodeInferRequest(inputs, {});
   const roundTrips: number[] = [];
@@ -90,7 +98,8 @@ async function selfCheck(url: string, served: ServedModel): Promise<{ text: stri
     });
     const raw = Buffer.from(await response.arrayBuffer());
     const elapsed = performance.now() - started;
-    if (!response.ok) throw new Error(`self-check of ${served.name} failed: HTTP ${response.status} ${raw}`);
+    if (!response.ok)
+      throw new Error(`self-check of ${served.name} failed: HTTP ${response.status} ${raw}`);
     if (i < WARMUP_REQUESTS) continue;
     roundTrips.push(elapsed);
     const compute = /compute;dur=([\d.]+)/.exec(response.headers.get('server-timing') ?? '');

@@ -3,12 +3,12 @@
  * describe. Nodes are kept in insertion order, which must be topological (ONNX requires it).
  */
 import {
-  AttributeType,
   type AttributeProto,
+  AttributeType,
   type ModelProto,
   type NodeProto,
-  type TensorProto,
   TensorDataType,
+  type TensorProto,
   type ValueInfoProto,
 } from './proto.ts';
 

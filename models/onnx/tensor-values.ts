@@ -1,5 +1,5 @@
 /** Reading small constant tensors (shapes, axes, scales) out of TensorProtos. */
-import { DATA_LOCATION_EXTERNAL, type TensorProto, TensorDataType } from './proto.ts';
+import { DATA_LOCATION_EXTERNAL, TensorDataType, type TensorProto } from './proto.ts';
 
 /** Floating-point element types. */
 export const FLOAT_TYPES: ReadonlySet<number> = new Set([

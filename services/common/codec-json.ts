@@ -4,6 +4,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { describe } from './codec-body.ts';
 import {
   allocateTensorData,
   type FixedDatatype,
@@ -11,7 +12,6 @@ import {
   HOST_IS_LITTLE_ENDIAN,
   type NumericTypedArray,
 } from './codec-tensor-data.ts';
-import { describe } from './codec-body.ts';
 import { EdgeshiftError } from './errors.ts';
 import type { Datatype, TensorData } from './tensor.ts';
 

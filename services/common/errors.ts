@@ -40,7 +40,11 @@ export class EdgeshiftError extends Error {
   /** Extra response headers (e.g. Retry-After). */
   readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { headers?: Record<string, string>; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EdgeshiftError';
     this.code = code;

@@ -38,15 +38,24 @@ export function makeSampleInputs(signature: ModelSignature, options: SampleOptio
   const random = mulberry32(options.seed ?? 42);
   const logits = signature.outputs.find((o) => o.name === 'logits');
   const lastLogitDim = logits?.shape[logits.shape.length - 1];
-  const vocab = options.vocabSize ?? (lastLogitDim !== undefined && lastLogitDim > 0 ? lastLogitDim : 1000);
+  const vocab =
+    options.vocabSize ?? (lastLogitDim !== undefined && lastLogitDim > 0 ? lastLogitDim : 1000);
 
   return signature.inputs.map((spec) => {
     const shape = resolveShape(spec, { batch, seq, past });
-    return { name: spec.name, datatype: spec.datatype, shape, data: fill(spec, shape, { random, vocab, past, seq }) };
+    return {
+      name: spec.name,
+      datatype: spec.datatype,
+      shape,
+      data: fill(spec, shape, { random, vocab, past, seq }),
+    };
   });
 }
 
-function resolveShape(spec: TensorSpec, sizes: { batch: number; seq: number; past: number }): number[] {
+function resolveShape(
+  spec: TensorSpec,
+  sizes: { batch: number; seq: number; past: number },
+): number[] {
   return spec.shape.map((dim, i) => {
     if (dim >= 0) return dim;
     const name = (spec.dimNames?.[i] ?? '').toLowerCase();
@@ -82,7 +91,9 @@ function fill(
         else if (lname.includes('position')) values[i] = ctx.past + (i % last);
         else values[i] = Math.floor(ctx.random() * ctx.vocab);
       }
-      return spec.datatype === 'INT64' ? BigInt64Array.from(values, BigInt) : Int32Array.from(values);
+      return spec.datatype === 'INT64'
+        ? BigInt64Array.from(values, BigInt)
+        : Int32Array.from(values);
     }
     case 'BOOL':
     case 'UINT8':

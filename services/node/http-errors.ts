@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, EdgeshiftError, isEdgeshiftError } from '../common/errors.ts';
+import { EdgeshiftError, ERROR_CODES, isEdgeshiftError } from '../common/errors.ts';
 
 export interface HttpError {
   status: number;

@@ -3,7 +3,7 @@
  * process. Names follow Prometheus conventions: base units (seconds), `_total` counters.
  * https://prometheus.io/docs/practices/naming/
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** 0.1 ms to 10 s, roughly 1-2.5-5 per decade. */
 export const DURATION_BUCKETS_SECONDS = [

@@ -9,12 +9,12 @@ import { EdgeshiftError } from '../common/errors.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../energy/index.ts';
 import { createBearerCheck } from './auth.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
+import { generationRoutes } from './generation/routes.ts';
 import { makeClientErrorHandler, makeErrorHandler, notFoundHandler } from './http-errors.ts';
 import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
-import { generationRoutes } from './generation/routes.ts';
 import { PUBLIC_PATHS, registerRoutes } from './routes.ts';
-import { type ServedModel, closeModels, loadModels } from './served-models.ts';
+import { closeModels, loadModels, type ServedModel } from './served-models.ts';
 import { formatServerTiming } from './server-timing.ts';
 
 export type { NodeConfig, NodeOptions } from './config.ts';

@@ -8,9 +8,14 @@ import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeInferRequest, type DecodedInferRequest } from '../../services/common/codec.ts';
+import { type DecodedInferRequest, decodeInferRequest } from '../../services/common/codec.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
-import { ELEMENT_SIZE, type ModelSignature, type TensorData, type TensorSpec } from '../../services/common/tensor.ts';
+import {
+  ELEMENT_SIZE,
+  type ModelSignature,
+  type TensorData,
+  type TensorSpec,
+} from '../../services/common/tensor.ts';
 
 const SIGNATURE: ModelSignature = {
   inputs: [

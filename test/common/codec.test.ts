@@ -7,7 +7,7 @@ import {
   encodeInferResponse,
   parseHeaderLength,
 } from '../../services/common/codec.ts';
-import { type ErrorCode, EdgeshiftError } from '../../services/common/errors.ts';
+import { EdgeshiftError, type ErrorCode } from '../../services/common/errors.ts';
 import { toBfloat16Array, toFloat16Array } from '../../services/common/float16.ts';
 import {
   DATATYPES,

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { attributeByCpuTime, CpuTimeAttributor, processCpuSeconds } from '../../services/energy/attribution.ts';
+import {
+  attributeByCpuTime,
+  CpuTimeAttributor,
+  processCpuSeconds,
+} from '../../services/energy/attribution.ts';
 import { USER_HZ } from '../../services/energy/proc-stat.ts';
 
 describe('attributeByCpuTime', () => {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EstimateMeter } from '../../services/energy/estimate.ts';
 import { ExternalMeter } from '../../services/energy/external.ts';
-import { runMeterContract } from './meter.contract.ts';
 import { NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
 import { RaplMeter } from '../../services/energy/rapl.ts';
+import { runMeterContract } from './meter.contract.ts';
 import { installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
 import { buildPowercapTree, INTEL_TWO_SOCKETS } from './test-support/powercap-tree.ts';
 

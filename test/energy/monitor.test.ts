@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { isEdgeshiftError } from '../../services/common/errors.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../../services/energy/monitor.ts';
+import type { Meter, MeterReading, MeterStatus } from '../../services/energy/types.ts';
+import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
 import { linearEnergy, pointsByGpu } from './test-support/linear-energy.ts';
 import {
@@ -14,7 +15,6 @@ import {
   INTEL_LAPTOP,
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
-import type { Meter, MeterReading, MeterStatus } from '../../services/energy/types.ts';
 
 /**
  * An instrument whose energy is exactly `watts` × elapsed time plus any bumps: lets the

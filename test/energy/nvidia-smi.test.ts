@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AVERAGED, detectNvidiaSmi, INSTANT, NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
+import {
+  AVERAGED,
+  detectNvidiaSmi,
+  INSTANT,
+  NvidiaSmiMeter,
+} from '../../services/energy/nvidia-smi.ts';
 import {
   formatNvsmiTimestamp,
   invalidQueryField,
@@ -12,9 +17,9 @@ import {
   parsePowerField,
 } from '../../services/energy/nvidia-smi-format.ts';
 import { sharedSamplerCount } from '../../services/energy/nvidia-smi-sampler.ts';
+import type { MeterReading } from '../../services/energy/types.ts';
 import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
 import { linearEnergy, pointsByGpu } from './test-support/linear-energy.ts';
-import type { MeterReading } from '../../services/energy/types.ts';
 
 function gpuJoules(reading: MeterReading, gpu: number): number {
   const value = reading.domains.find((d) => d.domain === `gpu${gpu}`)?.joules;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { discoverRaplZones, RaplMeter } from '../../services/energy/rapl.ts';
 import { type FileAccess, nodeFileAccess } from '../../services/energy/sysfs.ts';
+import type { MeterReading } from '../../services/energy/types.ts';
 import {
   AMD_RANGE_UJ,
   AMD_ZEN,
@@ -14,7 +15,6 @@ import {
   INTEL_TWO_SOCKETS,
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
-import type { MeterReading } from '../../services/energy/types.ts';
 
 function joules(reading: MeterReading, domain: string): number | null | undefined {
   return reading.domains.find((d) => d.domain === domain)?.joules;

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ModelSignature, Tensor } from '../../services/common/tensor.ts';
-import { batchKey, concatInputs, hasBatchDimension, splitOutputs } from '../../services/node/batch-tensors.ts';
+import {
+  batchKey,
+  concatInputs,
+  hasBatchDimension,
+  splitOutputs,
+} from '../../services/node/batch-tensors.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

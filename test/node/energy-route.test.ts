@@ -6,9 +6,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EnergySnapshot } from '../../services/energy/index.ts';
-import { installFakeNvidiaSmi, type FakeNvidiaSmi } from '../energy/test-support/fake-nvidia-smi.ts';
-import { buildPowercapTree, INTEL_TWO_SOCKETS, type PowercapTree } from '../energy/test-support/powercap-tree.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
+import {
+  type FakeNvidiaSmi,
+  installFakeNvidiaSmi,
+} from '../energy/test-support/fake-nvidia-smi.ts';
+import {
+  buildPowercapTree,
+  INTEL_TWO_SOCKETS,
+  type PowercapTree,
+} from '../energy/test-support/powercap-tree.ts';
 
 describe('GET /energy on a node', () => {
   let tree: PowercapTree;
@@ -47,7 +54,10 @@ describe('GET /energy on a node', () => {
     const pkg = rapl?.domains.find((d) => d.domain === 'package');
     assert.equal(pkg?.provenance, 'counter');
     assert.ok(pkg?.joules !== null && pkg?.joules !== undefined);
-    assert.ok(Math.abs(pkg.joules - 10) < 1e-6, `package joules ${pkg.joules}, expected 10 (5 J per socket)`);
+    assert.ok(
+      Math.abs(pkg.joules - 10) < 1e-6,
+      `package joules ${pkg.joules}, expected 10 (5 J per socket)`,
+    );
 
     const gpu = byMeter.get('nvidia-smi');
     assert.equal(gpu?.state, 'working');

@@ -26,6 +26,8 @@ import { decodeInferResponse, encodeInferRequest } from '../../services/common/c
 import { fromFloat16Array } from '../../services/common/float16.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { elementCount, type ModelSignature, type Tensor } from '../../services/common/tensor.ts';
+import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
+import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import {
   type FuzzCase,
   type FuzzEnv,
@@ -33,9 +35,7 @@ import {
   fuzzCaseArbitrary,
   type SentInference,
 } from './fuzz-arbitraries.ts';
-import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
 import { type TestModelFiles, writeTestModels } from './runtimes/test-models.ts';
-import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { assertTensorsClose, inProcessOutputs, metricValue } from './test-support.ts';
 
 /** Small, so that bodies over the limit are cheap to send. */

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { decodeInferResponse, encodeInferRequest } from '../../services/common/codec.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
+import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { assertTensorsClose, inProcessOutputs, metricValue } from './test-support.ts';
 
 const SERVER_TIMING = /^queue;dur=\d+\.\d{3}, compute;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/;

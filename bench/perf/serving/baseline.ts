@@ -6,13 +6,13 @@
  * timings of that loop are its latency at low load.
  */
 import type { ModelSignature, Tensor } from '../../../services/common/tensor.ts';
-import { importOrtNode } from '../../../services/node/runtimes/ort-node-module.ts';
 import { nodeSessionOptions } from '../../../services/node/runtimes/onnxruntime-node.ts';
 import {
   fromOrtParts,
   signatureFromMetadata,
   toOrtParts,
 } from '../../../services/node/runtimes/ort-convert.ts';
+import { importOrtNode } from '../../../services/node/runtimes/ort-node-module.ts';
 
 type Ort = Awaited<ReturnType<typeof importOrtNode>>;
 type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;

@@ -41,6 +41,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
 import { parseHeaderLength } from '../../../services/common/codec.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
+import type { SessionMode } from '../../../services/node/config.ts';
 import { InProcessModel } from './baseline.ts';
 import { closedLoop, KeepAliveClient, sequentialRequests } from './http-client.ts';
 import { machineBusyFraction, machineInfo, otherCores } from './machine.ts';
@@ -53,7 +54,6 @@ import {
   type Protocol,
   responseDifference,
 } from './payloads.ts';
-import type { SessionMode } from '../../../services/node/config.ts';
 import {
   type BaselineResult,
   type BenchResult,

@@ -71,7 +71,6 @@ interface ModelParams {
   version?: string;
 }
 
-
 async function prepare(
   model: ServedModel,
   options: GenerationOptions,

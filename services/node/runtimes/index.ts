@@ -2,8 +2,8 @@ import { OnnxruntimeNodeRuntime } from './onnxruntime-node.ts';
 import { OnnxruntimeWebRuntime } from './onnxruntime-web.ts';
 import type { Runtime, RuntimeName } from './runtime.ts';
 
-export { availableProviders, EXECUTION_PROVIDERS } from './providers.ts';
 export type { ProviderStatus } from './providers.ts';
+export { availableProviders, EXECUTION_PROVIDERS } from './providers.ts';
 export type {
   ExecutionProvider,
   Runtime,

@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { EdgeshiftError } from '../../common/errors.ts';
-import { type ModelSignature, type Tensor, elementCount } from '../../common/tensor.ts';
+import { elementCount, type ModelSignature, type Tensor } from '../../common/tensor.ts';
 import { dataMatchesDatatype } from './ort-convert.ts';
 
 function checkShape(tensor: Tensor, declared: readonly number[]): void {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { EdgeshiftError } from '../../common/errors.ts';
-import { ONNX_ELEM_TYPE, encodeOnnxModel } from './onnx-bytes.ts';
+import { encodeOnnxModel, ONNX_ELEM_TYPE } from './onnx-bytes.ts';
 import { importOrtNode } from './ort-node-module.ts';
 import type { ExecutionProvider, RuntimeName } from './runtime.ts';
 

@@ -7,10 +7,10 @@ import { EdgeshiftError } from '../../common/errors.ts';
 import type { ModelSignature, Tensor } from '../../common/tensor.ts';
 import { checkRunRequest } from './input-check.ts';
 import {
-  type OrtSessionMetadata,
-  type OrtTensorParts,
   freshCopy,
   fromOrtParts,
+  type OrtSessionMetadata,
+  type OrtTensorParts,
   signatureFromMetadata,
   toOrtParts,
 } from './ort-convert.ts';

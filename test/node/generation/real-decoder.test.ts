@@ -8,11 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
+import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
-import { detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
-import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { buildTestDecoder, type TestDecoderOptions } from './test-decoder.ts';
 import { uncachedGreedy } from './test-support.ts';
 

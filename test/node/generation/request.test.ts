@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EdgeshiftError } from '../../../services/common/errors.ts';
 import { EOS_ID } from '../../../services/node/generation/byte-tokenizer.ts';
-import { DEFAULT_MAX_TOKENS, parseGenerateBody, resolveGenerate } from '../../../services/node/generation/request.ts';
+import {
+  DEFAULT_MAX_TOKENS,
+  parseGenerateBody,
+  resolveGenerate,
+} from '../../../services/node/generation/request.ts';
 import { argmax } from '../../../services/node/generation/sampler.ts';
 
 const limits = { vocab: 1024, contextLength: 256 };

@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { resolveModel } from '../../../models/registry.ts';
+import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
+import {
+  type DecoderLayout,
+  detectDecoder,
+} from '../../../services/node/generation/decoder-layout.ts';
+import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
 import { metricValue } from '../test-support.ts';
-import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
-import { type DecoderLayout, detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
-import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { uncachedGreedy } from './test-support.ts';
 
 let node: InferenceNode;

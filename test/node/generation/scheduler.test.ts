@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { resolveModel } from '../../../models/registry.ts';
 import { EdgeshiftError } from '../../../services/common/errors.ts';
+import {
+  type DecoderLayout,
+  detectDecoder,
+} from '../../../services/node/generation/decoder-layout.ts';
+import { argmax, createSampler } from '../../../services/node/generation/sampler.ts';
+import {
+  GenerationScheduler,
+  type SequenceRequest,
+} from '../../../services/node/generation/scheduler.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
-import { type DecoderLayout, detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
-import { argmax, createSampler } from '../../../services/node/generation/sampler.ts';
-import { GenerationScheduler, type SequenceRequest } from '../../../services/node/generation/scheduler.ts';
 import { generate, uncachedGreedy } from './test-support.ts';
 
 let session: RuntimeSession;

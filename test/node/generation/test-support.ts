@@ -3,11 +3,15 @@
  * and the uncached reference (the whole sequence recomputed from scratch every step).
  */
 import type { EdgeshiftError } from '../../../services/common/errors.ts';
-import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import type { DecoderLayout } from '../../../services/node/generation/decoder-layout.ts';
 import { prefillInputs } from '../../../services/node/generation/kv-batch.ts';
 import { argmax } from '../../../services/node/generation/sampler.ts';
-import type { FinishReason, GenerationScheduler, SequenceRequest } from '../../../services/node/generation/scheduler.ts';
+import type {
+  FinishReason,
+  GenerationScheduler,
+  SequenceRequest,
+} from '../../../services/node/generation/scheduler.ts';
+import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 
 export interface Generated {
   ids: number[];

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ZOO_NAMES, resolveModel } from '../../../models/registry.ts';
+import { resolveModel, ZOO_NAMES } from '../../../models/registry.ts';
 import type { Tensor, TensorSpec } from '../../../services/common/tensor.ts';
 import { elementCount } from '../../../services/common/tensor.ts';
 import { OnnxruntimeNodeRuntime } from '../../../services/node/runtimes/onnxruntime-node.ts';

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OnnxruntimeNodeRuntime } from '../../../services/node/runtimes/onnxruntime-node.ts';
-import { availableProviders, staticProviderProblem } from '../../../services/node/runtimes/providers.ts';
+import {
+  availableProviders,
+  staticProviderProblem,
+} from '../../../services/node/runtimes/providers.ts';
 import type { ExecutionProvider } from '../../../services/node/runtimes/runtime.ts';
 import { runtimeContract } from './runtime.contract.ts';
 

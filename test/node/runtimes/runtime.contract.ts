@@ -4,11 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type EdgeshiftError, type ErrorCode, isEdgeshiftError } from '../../../services/common/errors.ts';
+import {
+  type EdgeshiftError,
+  type ErrorCode,
+  isEdgeshiftError,
+} from '../../../services/common/errors.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
-import type { ExecutionProvider, Runtime, RuntimeOptions, RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
-import { PROJECTION_WEIGHTS, type TestModelFiles, writeTestModels } from './test-models.ts';
+import type {
+  ExecutionProvider,
+  Runtime,
+  RuntimeOptions,
+  RuntimeSession,
+} from '../../../services/node/runtimes/runtime.ts';
 import { kWorker } from '../../../services/node/runtimes/worker-session.ts';
+import { PROJECTION_WEIGHTS, type TestModelFiles, writeTestModels } from './test-models.ts';
 
 export interface ContractOptions {
   /** Options passed to every load (e.g. `{ worker: false }`). */

@@ -3,10 +3,10 @@
  * no model zoo. Every input has a dynamic batch dimension named "batch".
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
-import { ONNX_ELEM_TYPE, encodeOnnxModel } from '../../../services/node/runtimes/onnx-bytes.ts';
+import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../../services/node/runtimes/onnx-bytes.ts';
 
 /** Weights of `projected = MatMul(x, W)`, row-major [4, 2]. */
 export const PROJECTION_WEIGHTS = Float32Array.from([1, 0, 0, 1, 2, -1, -0.5, 0.25]);
