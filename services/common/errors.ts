@@ -1,7 +1,8 @@
 /**
  * One registry of the errors edgeshift reports. Each has a stable code, an HTTP status
- * and a message; clients receive `{"error": message}` and never a stack trace.
- * docs/errors.md lists every code; a test checks the two agree.
+ * and a message; clients receive `{"error": message, "code": code}` (and the code in
+ * `x-edgeshift-error`), never a stack trace. docs/errors.md lists every code; a test
+ * checks the two agree.
  */
 
 export const ERROR_CODES = {
@@ -14,18 +15,27 @@ export const ERROR_CODES = {
   ES_DATATYPE_MISMATCH: 400,
   ES_SHAPE_MISMATCH: 400,
   ES_NON_FINITE: 400,
+  ES_INVALID_ENCODING: 400,
   ES_UNAUTHORIZED: 401,
   ES_MODEL_NOT_FOUND: 404,
   ES_VERSION_NOT_FOUND: 404,
   ES_ROUTE_NOT_FOUND: 404,
   ES_METHOD_NOT_ALLOWED: 405,
+  ES_REQUEST_TIMEOUT: 408,
   ES_BODY_TOO_LARGE: 413,
+  ES_URI_TOO_LONG: 414,
   ES_UNSUPPORTED_MEDIA_TYPE: 415,
+  ES_UNSUPPORTED_ENCODING: 415,
   ES_QUEUE_FULL: 429,
+  ES_HEADERS_TOO_LARGE: 431,
+  ES_CLIENT_CLOSED: 499,
   ES_INTERNAL: 500,
   ES_UNSUPPORTED: 501,
+  ES_BAD_RESPONSE: 502,
+  ES_UNREACHABLE: 502,
   ES_NOT_READY: 503,
   ES_BUDGET_EXCEEDED: 504,
+  ES_TIMEOUT: 504,
   ES_CONFIG: 0,
   ES_PROVIDER_UNAVAILABLE: 0,
   ES_MODEL_LOAD: 0,
@@ -51,6 +61,11 @@ export class EdgeshiftError extends Error {
     this.status = ERROR_CODES[code];
     this.headers = options?.headers ?? {};
   }
+}
+
+/** Every code, for checking values that arrive from elsewhere (a server's error body). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
 export function isEdgeshiftError(value: unknown): value is EdgeshiftError {

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgeshiftError } from '../common/errors.ts';
+import { LOG_LEVELS } from '../common/http/app.ts';
 import { energyOptionsSchema } from '../energy/options.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;
@@ -17,8 +18,6 @@ export type SessionMode = (typeof SESSION_MODES)[number];
 
 /** Environment variable the CLI reads the bearer token from when no flag gives one. */
 export const TOKEN_ENV = 'EDGESHIFT_TOKEN';
-
-const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 // Header-safe: the name travels in x-edgeshift-node.
 const NODE_NAME = /^[A-Za-z0-9._:@-]{1,128}$/;

@@ -6,16 +6,10 @@
  * answers are used: `{"live": true}`, `{"ready": true}`, `{"name": ..., "ready": ...}`.
  */
 import { performance } from 'node:perf_hooks';
-import type {
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  HTTPMethods,
-  onRequestHookHandler,
-  RouteHandlerMethod,
-} from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import { decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../common/codec.ts';
-import { EdgeshiftError } from '../common/errors.ts';
+import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from '../common/http/latency-budget.ts';
+import { route } from '../common/http/routes.ts';
 import {
   BINARY_TENSOR_DATA_EXTENSION,
   INFERENCE_HEADER_CONTENT_LENGTH,
@@ -24,11 +18,15 @@ import {
 } from '../common/oip.ts';
 import type { NodeConfig } from './config.ts';
 import { detectDecoder } from './generation/decoder-layout.ts';
-import { methodNotAllowed } from './http-errors.ts';
-import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from './latency-budget.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { stateOf } from './request-state.ts';
-import { MODEL_VERSION, ONNX_PLATFORM, type ServedModel } from './served-models.ts';
+import {
+  findModel,
+  MODEL_VERSION,
+  type ModelParams,
+  ONNX_PLATFORM,
+  type ServedModel,
+} from './served-models.ts';
 
 export interface RouteContext {
   config: NodeConfig;
@@ -39,35 +37,12 @@ export interface RouteContext {
   accepting(): boolean;
 }
 
-/** Paths a token never guards, so orchestrators can probe without credentials. */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
-
-interface ModelParams {
-  model: string;
-  version?: string;
-}
-
 function sessionFailure(model: ServedModel): string | undefined {
   return model.session.failure;
 }
 
 function isReady(ctx: RouteContext): boolean {
   return ctx.accepting() && [...ctx.models.values()].every((m) => sessionFailure(m) === undefined);
-}
-
-/** The model (and version) a request's path names; throws 404s. */
-export function findModel(ctx: RouteContext, params: ModelParams): ServedModel {
-  const model = ctx.models.get(params.model);
-  if (model === undefined) {
-    throw new EdgeshiftError('ES_MODEL_NOT_FOUND', `unknown model '${params.model.slice(0, 100)}'`);
-  }
-  if (params.version !== undefined && params.version !== MODEL_VERSION) {
-    throw new EdgeshiftError(
-      'ES_VERSION_NOT_FOUND',
-      `model '${model.name}' has no version '${params.version.slice(0, 40)}' (it has version ${MODEL_VERSION})`,
-    );
-  }
-  return model;
 }
 
 function modelMetadata(model: ServedModel): ModelMetadata {
@@ -86,7 +61,7 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
   const maxElements = ctx.config.bodyLimitBytes;
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const state = stateOf(request);
-    const model = state.model ?? findModel(ctx, request.params as ModelParams);
+    const model = state.model ?? findModel(ctx.models, request.params as ModelParams);
     model.batcher.assertAccepting();
     const headerLength = parseHeaderLength(request.headers[INFERENCE_HEADER_CONTENT_LENGTH]);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
@@ -124,40 +99,18 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
   };
 }
 
-/** Register `handler` for `methods` on `urls`, and 405 for every other method there. */
-function route(
-  app: FastifyInstance,
-  methods: HTTPMethods[],
-  urls: string[],
-  handler: RouteHandlerMethod,
-  options: { infer?: onRequestHookHandler } = {},
-): void {
-  // fastify answers HEAD for every GET route itself.
-  const allowed = methods.includes('GET') ? [...methods, 'HEAD' as const] : methods;
-  // Every method fastify routes (TRACE and QUERY included), so each wrong one is a 405.
-  const others = (app.supportedMethods as HTTPMethods[]).filter((m) => !allowed.includes(m));
-  for (const url of urls) {
-    app.route({
-      method: methods,
-      url,
-      handler,
-      ...(options.infer === undefined ? {} : { onRequest: options.infer }),
-    });
-    app.route({ method: others, url, handler: methodNotAllowed(allowed) });
-  }
-}
-
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  route(app, ['GET'], ['/v2/health/live'], async () => ({ live: true }));
+  const get = (urls: string[], handler: RouteHandlerMethod) =>
+    route(app, { methods: ['GET'], urls, handler });
 
-  route(app, ['GET'], ['/v2/health/ready'], async (_request, reply) => {
+  get(['/v2/health/live'], async () => ({ live: true }));
+
+  get(['/v2/health/ready'], async (_request, reply) => {
     const ready = isReady(ctx);
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
-  route(
-    app,
-    ['GET'],
+  get(
     ['/v2', '/v2/'],
     async (): Promise<ServerMetadata> => ({
       name: 'edgeshift',
@@ -169,44 +122,36 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }),
   );
 
-  route(
-    app,
-    ['GET'],
-    ['/v2/models/:model', '/v2/models/:model/versions/:version'],
-    async (request) => modelMetadata(findModel(ctx, request.params as ModelParams)),
+  get(['/v2/models/:model', '/v2/models/:model/versions/:version'], async (request) =>
+    modelMetadata(findModel(ctx.models, request.params as ModelParams)),
   );
 
-  route(
-    app,
-    ['GET'],
+  get(
     ['/v2/models/:model/ready', '/v2/models/:model/versions/:version/ready'],
     async (request, reply) => {
-      const model = findModel(ctx, request.params as ModelParams);
+      const model = findModel(ctx.models, request.params as ModelParams);
       const ready = ctx.accepting() && sessionFailure(model) === undefined;
       return reply.code(ready ? 200 : 503).send({ name: model.name, ready });
     },
   );
 
-  route(
-    app,
-    ['POST'],
-    ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer'],
-    inferHandler(ctx),
-    {
-      // Resolve the model before the body is read: a wrong name costs no upload parsing,
-      // and every answer (413 included) is counted against the model.
-      infer: (request, _reply, done) => {
-        try {
-          stateOf(request).model = findModel(ctx, request.params as ModelParams);
-        } catch (error) {
-          return done(error as Error);
-        }
-        done();
-      },
+  route(app, {
+    methods: ['POST'],
+    urls: ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer'],
+    handler: inferHandler(ctx),
+    // Resolve the model before the body is read: a wrong name costs no upload parsing,
+    // and every answer (413 included) is counted against the model.
+    onRequest: (request, _reply, done) => {
+      try {
+        stateOf(request).model = findModel(ctx.models, request.params as ModelParams);
+      } catch (error) {
+        return done(error as Error);
+      }
+      done();
     },
-  );
+  });
 
-  route(app, ['GET'], ['/metrics'], async (_request, reply) => {
+  get(['/metrics'], async (_request, reply) => {
     const text = await ctx.metrics.text();
     return reply.type(ctx.metrics.contentType).send(text);
   });

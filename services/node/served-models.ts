@@ -102,6 +102,34 @@ export async function loadModels(
   return models;
 }
 
+/** Path parameters of every per-model route: `/v2/models/:model[/versions/:version]/...`. */
+export interface ModelParams {
+  model: string;
+  version?: string;
+}
+
+/** The model (and version) a request's path names; throws ES_MODEL_NOT_FOUND or ES_VERSION_NOT_FOUND. */
+export function findModel(
+  models: ReadonlyMap<string, ServedModel>,
+  params: ModelParams,
+): ServedModel {
+  const model = models.get(params.model);
+  if (model === undefined) {
+    const served = [...models.keys()].join(', ');
+    throw new EdgeshiftError(
+      'ES_MODEL_NOT_FOUND',
+      `unknown model '${params.model.slice(0, 100)}'; this node serves ${served}`,
+    );
+  }
+  if (params.version !== undefined && params.version !== MODEL_VERSION) {
+    throw new EdgeshiftError(
+      'ES_VERSION_NOT_FOUND',
+      `model '${model.name}' has no version '${params.version.slice(0, 40)}' (it has version ${MODEL_VERSION})`,
+    );
+  }
+  return model;
+}
+
 /** Close every session, even if some fail. */
 export async function closeModels(models: ReadonlyMap<string, ServedModel>): Promise<void> {
   await Promise.allSettled([...models.values()].map((m) => m.session.close()));

@@ -4,21 +4,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { EdgeshiftError } from '../common/errors.ts';
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from '../common/http/app.ts';
+import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../common/http/headers.ts';
+import { route } from '../common/http/routes.ts';
+import { formatServerTiming } from '../common/http/server-timing.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../energy/index.ts';
-import { createBearerCheck } from './auth.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { generationRoutes } from './generation/routes.ts';
-import { makeClientErrorHandler, makeErrorHandler, notFoundHandler } from './http-errors.ts';
 import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
-import { PUBLIC_PATHS, registerRoutes } from './routes.ts';
+import { registerRoutes } from './routes.ts';
 import { closeModels, loadModels, type ServedModel } from './served-models.ts';
-import { formatServerTiming } from './server-timing.ts';
 
+export { installSignalHandlers } from '../common/http/signals.ts';
 export type { NodeConfig, NodeOptions } from './config.ts';
-export { installSignalHandlers } from './signals.ts';
 
 export interface NodeAddress {
   host: string;
@@ -53,24 +53,6 @@ function packageVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }
 
-function buildApp(config: NodeConfig): FastifyInstance {
-  const errorHandler = makeErrorHandler(config.bodyLimitBytes);
-  const nodeHeaders = { 'x-edgeshift-node': config.nodeName, 'x-edgeshift-tier': config.tier };
-  return Fastify({
-    // fastify logs each request at 'info'; the default level 'warn' keeps only problems.
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
-    bodyLimit: config.bodyLimitBytes,
-    // The node answers requests that arrive during shutdown itself, in the usual error shape.
-    return503OnClosing: false,
-    // Requests refused before routing (bad percent-encoding, a path segment over the
-    // router's length limit) or by the HTTP parser get the usual error shape and headers
-    // too; their replies skip the onSend hook.
-    frameworkErrors: (error, request, reply) =>
-      errorHandler(error, request, reply.headers(nodeHeaders)),
-    clientErrorHandler: makeClientErrorHandler(nodeHeaders),
-  });
-}
-
 /**
  * Create an inference node.
  *
@@ -92,42 +74,20 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     throw error;
   }
   energy.registerPrometheus(metrics.registry);
-  let accepting = true;
-  const app = buildApp(config);
-
-  app.removeAllContentTypeParsers();
-  // Every body reaches the codec as raw bytes: JSON is parsed once, binary bodies work.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-
-  const checkToken = config.token === undefined ? undefined : createBearerCheck(config.token);
-  // Hooks on the inference path take callbacks rather than being async: an async hook
-  // costs fastify a promise and a microtask turn per request.
-  app.addHook('onRequest', (request, _reply, done) => {
-    markArrival(request);
-    // Only a closing node or a token needs the route (routeOptions builds an object).
-    if (accepting && checkToken === undefined) return done();
-    try {
-      const isPublic = PUBLIC_PATHS.has(request.routeOptions.url ?? '');
-      if (!accepting && !isPublic) {
-        throw new EdgeshiftError('ES_NOT_READY', 'node is shutting down');
-      }
-      if (checkToken !== undefined && !isPublic) checkToken(request.headers.authorization);
-    } catch (error) {
-      return done(error as Error);
-    }
-    done();
+  const http = createHttpApp({
+    bodyLimitBytes: config.bodyLimitBytes,
+    logLevel: config.logLevel,
+    identityHeaders: { [NODE_HEADER]: config.nodeName, [TIER_HEADER]: config.tier },
+    ...(config.token === undefined ? {} : { token: config.token }),
+    onArrival: markArrival,
   });
+  const app = http.app;
 
   app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-edgeshift-node', config.nodeName);
-    reply.header('x-edgeshift-tier', config.tier);
-    // While shutting down, end each connection after its answer: otherwise a keep-alive
-    // socket that was busy when close() began holds the server open until it times out.
-    if (!accepting) reply.header('connection', 'close');
     const state = stateOf(request);
     if (state.model !== undefined) {
       reply.header(
-        'server-timing',
+        SERVER_TIMING_HEADER,
         formatServerTiming({
           queue: state.queueMs,
           compute: state.computeMs,
@@ -144,16 +104,14 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     done();
   });
 
-  app.setErrorHandler(makeErrorHandler(config.bodyLimitBytes));
-  app.setNotFoundHandler(notFoundHandler);
   registerRoutes(app, {
     config,
     models,
     metrics,
     serverVersion: packageVersion(),
-    accepting: () => accepting,
+    accepting: () => http.accepting,
   });
-  app.get('/energy', async () => energy.snapshot());
+  route(app, { methods: ['GET'], urls: ['/energy'], handler: async () => energy.snapshot() });
   // Triton's generate extension for every served decoder; its schedulers close in onClose.
   app.register(generationRoutes, {
     models,
@@ -187,7 +145,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     },
     close() {
       closing ??= (async () => {
-        accepting = false;
+        http.stopAccepting();
         // Waits for the requests already received, which the batchers keep serving.
         await app.close();
         await Promise.all([...models.values()].map((m) => m.batcher.close()));

@@ -3,7 +3,8 @@
  * in concurrent bursts to two live nodes (one open, one with a bearer token). Every
  * answer must be the one the request deserves: 200 with a correct result for a valid
  * request, otherwise the exact 4xx (or the documented 501/504) with a body that is
- * exactly `{"error": "<message>"}` and no stack trace. Afterwards both nodes must be live
+ * exactly `{"error": "<message>", "code": "<registry code of that status>"}` (the code
+ * also in `x-edgeshift-error`) and no stack trace. Afterwards both nodes must be live
  * and ready, compute the same results as before, and their metrics must have moved by
  * exactly what was answered.
  *
@@ -23,6 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { decodeInferResponse, encodeInferRequest } from '../../services/common/codec.ts';
+import { ERROR_CODES, isErrorCode } from '../../services/common/errors.ts';
 import { fromFloat16Array } from '../../services/common/float16.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { elementCount, type ModelSignature, type Tensor } from '../../services/common/tensor.ts';
@@ -168,6 +170,8 @@ function checkErrorAnswer(c: FuzzCase, a: Answer, where: string): string {
   assert.match(String(a.headers['content-type']), /^application\/json/, where);
   if (c.method === 'HEAD') {
     assert.equal(a.body.length, 0, where);
+    const code = a.headers['x-edgeshift-error'];
+    assert.ok(isErrorCode(code) && ERROR_CODES[code] === a.status, `${where}: ${String(code)}`);
     return `(HEAD ${a.status})`;
   }
   let body: unknown;
@@ -177,7 +181,12 @@ function checkErrorAnswer(c: FuzzCase, a: Answer, where: string): string {
     assert.fail(`${where}: the body is not JSON`);
   }
   assert.ok(typeof body === 'object' && body !== null && !Array.isArray(body), where);
-  assert.deepEqual(Object.keys(body), ['error'], where);
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'error'], where);
+  // The code is a registry code whose status is the answer's, and is in the header too.
+  const code = (body as { code: unknown }).code;
+  assert.ok(isErrorCode(code), `${where}: unknown code ${String(code)}`);
+  assert.equal(ERROR_CODES[code], a.status, `${where}: ${code} with status ${a.status}`);
+  assert.equal(a.headers['x-edgeshift-error'], code, where);
   const message = (body as { error: unknown }).error;
   assert.equal(typeof message, 'string', where);
   assert.ok((message as string).trim().length > 0, `${where}: empty message`);

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { decodeInferResponse, encodeInferRequest } from '../../services/common/codec.ts';
+import type { ErrorCode } from '../../services/common/errors.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
+import { assertErrorAnswer as assertError } from '../support/errors.ts';
 import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { assertTensorsClose, inProcessOutputs, metricValue } from './test-support.ts';
 
@@ -17,16 +19,6 @@ let node: InferenceNode;
 function json(response: LightMyRequestResponse): Record<string, unknown> {
   assert.match(String(response.headers['content-type']), /^application\/json/);
   return JSON.parse(response.body) as Record<string, unknown>;
-}
-
-/** An error answer: the status asked for, and a body that is exactly `{"error": string}`. */
-function assertError(response: LightMyRequestResponse, status: number): string {
-  assert.equal(response.statusCode, status, response.body);
-  const body = json(response);
-  assert.deepEqual(Object.keys(body), ['error']);
-  assert.equal(typeof body.error, 'string');
-  assert.doesNotMatch(body.error as string, /\n\s+at /, 'no stack trace');
-  return body.error as string;
 }
 
 function infer(
@@ -145,24 +137,38 @@ describe('OIP routes', () => {
   });
 
   it('answers 404 for an unknown model, an unknown version or an unknown route', async () => {
-    assertError(await node.app.inject({ url: '/v2/models/resnet' }), 404);
-    assertError(await node.app.inject({ url: '/v2/models/resnet/ready' }), 404);
-    assertError(await node.app.inject({ url: '/v2/models/cnn/versions/2' }), 404);
-    assertError(await node.app.inject({ url: '/v2/models/cnn/versions/2/ready' }), 404);
+    const unknown = assertError(
+      await node.app.inject({ url: '/v2/models/resnet' }),
+      'ES_MODEL_NOT_FOUND',
+    );
+    // The answer names the models that are served.
+    assert.ok(unknown.includes('mlp') && unknown.includes('cnn'), unknown);
+    assertError(await node.app.inject({ url: '/v2/models/resnet/ready' }), 'ES_MODEL_NOT_FOUND');
+    assertError(
+      await node.app.inject({ url: '/v2/models/cnn/versions/2' }),
+      'ES_VERSION_NOT_FOUND',
+    );
+    assertError(
+      await node.app.inject({ url: '/v2/models/cnn/versions/2/ready' }),
+      'ES_VERSION_NOT_FOUND',
+    );
     assertError(
       await infer('cnn', sampleInputs('cnn'), {}, '/v2/models/cnn/versions/7/infer'),
-      404,
+      'ES_VERSION_NOT_FOUND',
     );
-    assertError(await infer('cnn', sampleInputs('cnn'), {}, '/v2/models/nope/infer'), 404);
-    assertError(await node.app.inject({ url: '/v3/anything' }), 404);
+    assertError(
+      await infer('cnn', sampleInputs('cnn'), {}, '/v2/models/nope/infer'),
+      'ES_MODEL_NOT_FOUND',
+    );
+    assertError(await node.app.inject({ url: '/v3/anything' }), 'ES_ROUTE_NOT_FOUND');
   });
 
   it('answers 405 with Allow for a known path and the wrong method', async () => {
     const get = await node.app.inject({ url: '/v2/models/mlp/infer' });
-    assertError(get, 405);
+    assertError(get, 'ES_METHOD_NOT_ALLOWED');
     assert.equal(get.headers.allow, 'POST');
     const post = await node.app.inject({ method: 'POST', url: '/v2/health/live' });
-    assertError(post, 405);
+    assertError(post, 'ES_METHOD_NOT_ALLOWED');
     assert.equal(post.headers.allow, 'GET, HEAD');
   });
 
@@ -210,18 +216,18 @@ describe('inference', () => {
   it('answers every kind of bad input with its 4xx, and keeps serving', async () => {
     const good = sampleInputs('mlp', 1, 14);
     const [x] = good;
-    const cases: [string, Promise<LightMyRequestResponse>, number][] = [
-      ['malformed JSON', postRaw('{"inputs": ['), 400],
-      ['empty body', postRaw(''), 400],
-      ['not an object', postRaw('[1, 2]'), 400],
+    const cases: [string, Promise<LightMyRequestResponse>, ErrorCode][] = [
+      ['malformed JSON', postRaw('{"inputs": ['), 'ES_INVALID_JSON'],
+      ['empty body', postRaw(''), 'ES_INVALID_JSON'],
+      ['not an object', postRaw('[1, 2]'), 'ES_BAD_REQUEST'],
       [
         'unknown input',
         postRaw(
           JSON.stringify({ inputs: [{ name: 'nope', shape: [1], datatype: 'FP32', data: [1] }] }),
         ),
-        400,
+        'ES_UNKNOWN_INPUT',
       ],
-      ['missing input', postRaw(JSON.stringify({ inputs: [] })), 400],
+      ['missing input', postRaw(JSON.stringify({ inputs: [] })), 'ES_MISSING_INPUT'],
       [
         'wrong datatype',
         postRaw(
@@ -231,7 +237,7 @@ describe('inference', () => {
             ],
           }),
         ),
-        400,
+        'ES_DATATYPE_MISMATCH',
       ],
       [
         'wrong shape',
@@ -242,7 +248,7 @@ describe('inference', () => {
             ],
           }),
         ),
-        400,
+        'ES_SHAPE_MISMATCH',
       ],
       [
         'too few values',
@@ -251,7 +257,7 @@ describe('inference', () => {
             inputs: [{ name: x!.name, shape: [1, 784], datatype: 'FP32', data: [1, 2, 3] }],
           }),
         ),
-        400,
+        'ES_SHAPE_MISMATCH',
       ],
       [
         'strings for FP32',
@@ -262,37 +268,43 @@ describe('inference', () => {
             ],
           }),
         ),
-        400,
+        'ES_INVALID_TENSOR',
       ],
-      ['unknown output', infer('mlp', good, { outputs: [{ name: 'nope' }] }), 400],
+      ['unknown output', infer('mlp', good, { outputs: [{ name: 'nope' }] }), 'ES_UNKNOWN_OUTPUT'],
       [
         'header length not an integer',
         postRaw('{}', { 'inference-header-content-length': '12abc' }),
-        400,
+        'ES_BAD_REQUEST',
       ],
       [
         'header length past the body',
         postRaw('{}', { 'inference-header-content-length': '999' }),
-        400,
+        'ES_BAD_REQUEST',
       ],
       [
         'budget not a number',
         postRaw(encodeInferRequest(good).body, { 'x-latency-budget-ms': 'soon' }),
-        400,
+        'ES_BAD_REQUEST',
       ],
-      ['budget zero', postRaw(encodeInferRequest(good).body, { 'x-latency-budget-ms': '0' }), 400],
+      [
+        'budget zero',
+        postRaw(encodeInferRequest(good).body, { 'x-latency-budget-ms': '0' }),
+        'ES_BAD_REQUEST',
+      ],
       [
         'budget parameter negative',
         infer('mlp', good, { parameters: { latency_budget_ms: -5 } }),
-        400,
+        'ES_BAD_REQUEST',
       ],
-      ['body too large', postRaw(Buffer.alloc(BODY_LIMIT + 1, 32)), 413],
-      ['invalid content type', postRaw('{}', { 'content-type': '/;;' }), 415],
+      ['body too large', postRaw(Buffer.alloc(BODY_LIMIT + 1, 32)), 'ES_BODY_TOO_LARGE'],
+      [
+        'invalid content type',
+        postRaw('{}', { 'content-type': '/;;' }),
+        'ES_UNSUPPORTED_MEDIA_TYPE',
+      ],
     ];
-    for (const [what, pending, status] of cases) {
-      const response = await pending;
-      assert.equal(response.statusCode, status, `${what}: ${response.body}`);
-      assertError(response, status);
+    for (const [what, pending, code] of cases) {
+      assertError(await pending, code, what);
     }
     const after = await infer('mlp', good);
     assertTensorsClose(
@@ -308,8 +320,7 @@ describe('inference', () => {
     const inputs = sampleInputs('mlp', 1, 15);
     // 1 µs: always gone by the time the body is decoded.
     const response = await infer('mlp', inputs, { parameters: { latency_budget_ms: 0.001 } });
-    const message = assertError(response, 504);
-    assert.match(message, /latency budget of 0\.001 ms exhausted after/);
+    assertError(response, 'ES_BUDGET_EXCEEDED');
     const afterText = (await node.app.inject({ url: '/metrics' })).body;
     const compute = 'edgeshift_request_duration_seconds_count{model="mlp",phase="compute"}';
     assert.equal(metricValue(afterText, compute), metricValue(before, compute));
@@ -397,13 +408,13 @@ describe('auth', () => {
         payload: request.body,
       });
     const missing = await send();
-    assertError(missing, 401);
+    assertError(missing, 'ES_UNAUTHORIZED');
     assert.match(String(missing.headers['www-authenticate']), /^Bearer/);
-    assertError(await send('Bearer wrong-token'), 401);
-    assertError(await send('Basic dGVzdA=='), 401);
+    assertError(await send('Bearer wrong-token'), 'ES_UNAUTHORIZED');
+    assertError(await send('Basic dGVzdA=='), 'ES_UNAUTHORIZED');
     assert.equal((await send('Bearer test-token-123')).statusCode, 200);
-    assertError(await guarded.app.inject({ url: '/metrics' }), 401);
-    assertError(await guarded.app.inject({ url: '/v2/models/mlp' }), 401);
+    assertError(await guarded.app.inject({ url: '/metrics' }), 'ES_UNAUTHORIZED');
+    assertError(await guarded.app.inject({ url: '/v2/models/mlp' }), 'ES_UNAUTHORIZED');
     const metadata = await guarded.app.inject({
       url: '/v2',
       headers: { authorization: 'Bearer test-token-123' },

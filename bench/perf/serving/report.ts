@@ -2,10 +2,11 @@
  * The benchmark's result shape, its targets, and the printer: a pure function from the
  * result to the table on stdout.
  */
+
+import { type LatencySummary, median } from '../../../services/common/stats.ts';
 import type { SessionMode } from '../../../services/node/config.ts';
 import type { MachineInfo } from './machine.ts';
 import type { Protocol } from './payloads.ts';
-import { type LatencySummary, median } from './stats.ts';
 
 /**
  * Targets for a 2-core machine, set by the project (docs/performance.md): served

@@ -40,6 +40,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
 import { parseHeaderLength } from '../../../services/common/codec.ts';
+import { median, summariseLatencies } from '../../../services/common/stats.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
 import type { SessionMode } from '../../../services/node/config.ts';
 import { InProcessModel } from './baseline.ts';
@@ -66,7 +67,6 @@ import {
   summaryRows,
 } from './report.ts';
 import { ServedNode } from './served-node.ts';
-import { median, summariseLatencies } from './stats.ts';
 import { runWrk, wrkVersion } from './wrk.ts';
 
 /** Float32 results of the same kernels agree far closer than this; a bigger gap is a bug. */

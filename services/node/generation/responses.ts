@@ -70,10 +70,3 @@ export function streamEvent(
 export function sseData(value: unknown): string {
   return `data: ${JSON.stringify(value)}\n\n`;
 }
-
-/** W3C Server Timing entries, milliseconds with three decimals. */
-export function serverTiming(entries: Record<string, number>): string {
-  return Object.entries(entries)
-    .map(([name, value]) => `${name};dur=${Math.max(0, value).toFixed(3)}`)
-    .join(', ');
-}

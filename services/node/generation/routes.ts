@@ -10,12 +10,15 @@
  * A client that disconnects cancels its generation.
  */
 import { performance } from 'node:perf_hooks';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { EdgeshiftError } from '../../common/errors.ts';
-import { methodNotAllowed, toHttpError } from '../http-errors.ts';
+import { errorBody, toHttpError } from '../../common/http/error-response.ts';
+import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../../common/http/headers.ts';
+import { route } from '../../common/http/routes.ts';
+import { formatServerTiming } from '../../common/http/server-timing.ts';
 import { stateOf } from '../request-state.ts';
-import { MODEL_VERSION, type ServedModel } from '../served-models.ts';
+import { findModel, MODEL_VERSION, type ModelParams, type ServedModel } from '../served-models.ts';
 import { readContextLength } from './context-length.ts';
 import { type DecoderLayout, detectDecoder } from './decoder-layout.ts';
 import { GenerationMetrics } from './metrics.ts';
@@ -23,7 +26,6 @@ import { parseGenerateBody, type ResolvedGenerate, resolveGenerate } from './req
 import {
   type GenerateResponse,
   type ResponseHead,
-  serverTiming,
   sseData,
   streamEvent,
   summaryFields,
@@ -64,11 +66,6 @@ export interface GenerativeModel {
   /** Where contextLength came from. */
   readonly contextSource: string;
   readonly scheduler: GenerationScheduler;
-}
-
-interface ModelParams {
-  model: string;
-  version?: string;
 }
 
 async function prepare(
@@ -126,19 +123,7 @@ export async function generationRoutes(
   });
 
   const find = (params: ModelParams): GenerativeModel => {
-    const served = options.models.get(params.model);
-    if (served === undefined) {
-      throw new EdgeshiftError(
-        'ES_MODEL_NOT_FOUND',
-        `unknown model '${params.model.slice(0, 100)}'`,
-      );
-    }
-    if (params.version !== undefined && params.version !== MODEL_VERSION) {
-      throw new EdgeshiftError(
-        'ES_VERSION_NOT_FOUND',
-        `model '${served.name}' has no version '${params.version.slice(0, 40)}' (it has version ${MODEL_VERSION})`,
-      );
-    }
+    const served = findModel(options.models, params);
     const decoder = decoders.get(served.name);
     if (decoder === undefined) {
       throw new EdgeshiftError(
@@ -182,18 +167,11 @@ export async function generationRoutes(
     ['generate', false],
     ['generate_stream', true],
   ] as const) {
-    for (const url of [
-      `/v2/models/:model/${suffix}`,
-      `/v2/models/:model/versions/:version/${suffix}`,
-    ]) {
-      app.route({ method: 'POST', url, handler: handle(stream) });
-      app.route({
-        // Every other method fastify knows (TRACE and QUERY included) gets 405 with Allow.
-        method: (app.supportedMethods as HTTPMethods[]).filter((m) => m !== 'POST'),
-        url,
-        handler: methodNotAllowed(['POST']),
-      });
-    }
+    route(app, {
+      methods: ['POST'],
+      urls: [`/v2/models/:model/${suffix}`, `/v2/models/:model/versions/:version/${suffix}`],
+      handler: handle(stream),
+    });
   }
 }
 
@@ -276,8 +254,8 @@ async function serveOnce(context: Served, reply: FastifyReply): Promise<void> {
     outcome.timePerOutputTokenMs ?? undefined,
   );
   reply.header(
-    'server-timing',
-    serverTiming({ ttft: outcome.timeToFirstTokenMs, total: outcome.totalTimeMs }),
+    SERVER_TIMING_HEADER,
+    formatServerTiming({ ttft: outcome.timeToFirstTokenMs, total: outcome.totalTimeMs }),
   );
   await reply.send(body);
 }
@@ -314,9 +292,9 @@ function serveStream(context: Served, request: FastifyRequest, reply: FastifyRep
           res.writeHead(200, {
             'content-type': 'text/event-stream; charset=utf-8',
             'cache-control': 'no-cache',
-            'x-edgeshift-node': options.nodeName,
-            'x-edgeshift-tier': options.tier,
-            'server-timing': serverTiming({ ttft: performance.now() - arrivedAt }),
+            [NODE_HEADER]: options.nodeName,
+            [TIER_HEADER]: options.tier,
+            [SERVER_TIMING_HEADER]: formatServerTiming({ ttft: performance.now() - arrivedAt }),
             ...(context.shutdown.closing ? { connection: 'close' } : {}),
           });
         }
@@ -341,7 +319,7 @@ function serveStream(context: Served, request: FastifyRequest, reply: FastifyRep
         }
         const http = toHttpError(error, options.bodyLimitBytes);
         request.log.error({ err: error }, 'generation failed mid-stream');
-        res.write(sseData({ error: http.message }));
+        res.write(sseData(errorBody(http)));
         metrics.finished(name, http.status);
         end();
       },

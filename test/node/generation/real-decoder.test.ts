@@ -13,6 +13,7 @@ import type { GenerateResponse } from '../../../services/node/generation/respons
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
+import { assertErrorAnswer } from '../../support/errors.ts';
 import { buildTestDecoder, type TestDecoderOptions } from './test-decoder.ts';
 import { uncachedGreedy } from './test-support.ts';
 
@@ -133,11 +134,12 @@ describe('generation on decoders other than the zoo gpt', () => {
       const full = await post(`/v2/models/${name}/generate`, {
         input_ids: ids(context, options.vocab, 1),
       });
-      assert.equal(full.status, 400);
-      assert.match(
-        ((await full.json()) as { error: string }).error,
-        new RegExp(`holds ${context}`),
+      // The refusal names the context length read from the file.
+      const message = assertErrorAnswer(
+        { status: full.status, headers: full.headers, body: await full.text() },
+        'ES_BAD_REQUEST',
       );
+      assert.ok(message.includes(`holds ${context}`), message);
       const last = await generated(`/v2/models/${name}/generate`, {
         input_ids: ids(context - 3, options.vocab, 1),
         end_id: -1,
@@ -148,8 +150,10 @@ describe('generation on decoders other than the zoo gpt', () => {
 
   it('a vocabulary without room for bytes and specials takes ids, not text', async () => {
     const response = await post('/v2/models/narrow/generate', { text_input: 'hi' });
-    assert.equal(response.status, 400);
-    assert.match(((await response.json()) as { error: string }).error, /input_ids/);
+    assertErrorAnswer(
+      { status: response.status, headers: response.headers, body: await response.text() },
+      'ES_BAD_REQUEST',
+    );
   });
 });
 
@@ -182,7 +186,9 @@ describe('a runtime failure in the middle of a stream', () => {
         .split('\n\n')
         .filter((c) => c !== '')
         .at(-1)!;
-      assert.deepEqual(Object.keys(JSON.parse(last.slice('data: '.length))), ['error']);
+      const event = JSON.parse(last.slice('data: '.length)) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(event).sort(), ['code', 'error']);
+      assert.equal(event.code, 'ES_NOT_READY');
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /edgeshift_generation_requests_total\{model="wide",status="503"\} 1/);
       assert.match(metrics, /edgeshift_generation_cache_bytes\{model="wide"\} 0/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { resolveModel } from '../../../models/registry.ts';
+import type { ErrorCode } from '../../../services/common/errors.ts';
 import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
 import {
   type DecoderLayout,
@@ -11,6 +12,7 @@ import type { GenerateResponse } from '../../../services/node/generation/respons
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
+import { assertErrorAnswer } from '../../support/errors.ts';
 import { metricValue } from '../test-support.ts';
 import { uncachedGreedy } from './test-support.ts';
 
@@ -191,41 +193,47 @@ describe('POST /v2/models/{name}/generate on a live node', () => {
       { input_ids: prompt(250, 2), max_tokens: 7 },
     ]) {
       const response = await post('/v2/models/gpt/generate', body);
-      assert.equal(response.status, 400);
-      assert.match(((await response.json()) as { error: string }).error, /context/);
+      assertErrorAnswer(
+        { status: response.status, headers: response.headers, body: await response.text() },
+        'ES_BAD_REQUEST',
+      );
     }
     const fitted = await generate({ input_ids: prompt(250, 2), end_id: -1 });
     assert.deepEqual([fitted.generated_tokens, fitted.finish_reason], [6, 'length']);
   });
 
-  it('answers every kind of bad request with a 4xx and {"error"} alone', async () => {
-    const cases: [string, unknown, number][] = [
-      ['gpt/generate', { text_input: '' }, 400],
-      ['gpt/generate', { input_ids: [] }, 400],
-      ['gpt/generate', { input_ids: [1, 1024] }, 400],
-      ['gpt/generate', { input_ids: [1, -3] }, 400],
-      ['gpt/generate', { text_input: 'a', max_tokens: 100000000 }, 400],
-      ['gpt/generate', { text_input: 'a', max_tokens: 0 }, 400],
-      ['gpt/generate', { text_input: 'a', parameters: { top_p: 0.5 } }, 400],
-      ['gpt/generate', { text_input: 'a', beam_width: 2 }, 400],
-      ['gpt/generate', { text_input: 'a', temperature: 9 }, 400],
-      ['gpt/generate', { text_input: 'a', stream: true }, 400],
-      ['gpt/generate', '{"text_input": "a"', 400],
-      ['gpt/generate', '[]', 400],
-      ['gpt/generate_stream', { input_ids: [5000] }, 400],
-      ['cnn/generate', { text_input: 'a' }, 400],
-      ['nope/generate', { text_input: 'a' }, 404],
-      ['gpt/versions/2/generate', { text_input: 'a' }, 404],
+  it('answers every kind of bad request with its code', async () => {
+    const cases: [string, unknown, ErrorCode][] = [
+      ['gpt/generate', { text_input: '' }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { input_ids: [] }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { input_ids: [1, 1024] }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { input_ids: [1, -3] }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', max_tokens: 100000000 }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', max_tokens: 0 }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', parameters: { top_p: 0.5 } }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', beam_width: 2 }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', temperature: 9 }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', { text_input: 'a', stream: true }, 'ES_BAD_REQUEST'],
+      ['gpt/generate', '{"text_input": "a"', 'ES_INVALID_JSON'],
+      ['gpt/generate', '[]', 'ES_BAD_REQUEST'],
+      ['gpt/generate_stream', { input_ids: [5000] }, 'ES_BAD_REQUEST'],
+      ['cnn/generate', { text_input: 'a' }, 'ES_BAD_REQUEST'],
+      ['nope/generate', { text_input: 'a' }, 'ES_MODEL_NOT_FOUND'],
+      ['gpt/versions/2/generate', { text_input: 'a' }, 'ES_VERSION_NOT_FOUND'],
     ];
-    for (const [path, body, status] of cases) {
+    for (const [path, body, code] of cases) {
       const response = await post(`/v2/models/${path}`, body);
-      assert.equal(response.status, status, `${path} ${JSON.stringify(body)}`);
-      assert.match(String(response.headers.get('content-type')), /^application\/json/);
-      const json = (await response.json()) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(json), ['error']);
+      assertErrorAnswer(
+        { status: response.status, headers: response.headers, body: await response.text() },
+        code,
+        `${path} ${JSON.stringify(body)}`,
+      );
     }
     const get = await fetch(`${url}/v2/models/gpt/generate_stream`);
-    assert.equal(get.status, 405);
+    assertErrorAnswer(
+      { status: get.status, headers: get.headers, body: await get.text() },
+      'ES_METHOD_NOT_ALLOWED',
+    );
     assert.equal(get.headers.get('allow'), 'POST');
     // Methods outside fetch's usual set too (the node promises 405 for every one).
     const trace = await new Promise<number | undefined>((resolve, reject) => {

@@ -1,10 +1,12 @@
 /**
  * The client's latency budget: header `x-latency-budget-ms` or request parameter
- * `latency_budget_ms`, in milliseconds from the moment the request reaches the node.
+ * `latency_budget_ms`, in milliseconds from the moment the request reaches the service
+ * that reads it (a node, or the router, which passes on what remains).
  */
-import { EdgeshiftError } from '../common/errors.ts';
+import { EdgeshiftError } from '../errors.ts';
+import { LATENCY_BUDGET_HEADER } from './headers.ts';
 
-export const LATENCY_BUDGET_HEADER = 'x-latency-budget-ms';
+export { LATENCY_BUDGET_HEADER };
 export const LATENCY_BUDGET_PARAMETER = 'latency_budget_ms';
 
 const DECIMAL = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;

@@ -1,5 +1,5 @@
 /**
- * For the CLI: on SIGTERM or SIGINT, close the node gracefully and exit 0.
+ * For the CLI: on SIGTERM or SIGINT, close a service (node, router, agent) gracefully and exit 0.
  * A second signal while closing exits at once (status 130 = 128 + SIGINT, the shell convention).
  */
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EdgeshiftError } from '../../services/common/errors.ts';
-import { parseLatencyBudget } from '../../services/node/latency-budget.ts';
+import { EdgeshiftError } from '../../../services/common/errors.ts';
+import { parseLatencyBudget } from '../../../services/common/http/latency-budget.ts';
 
 const badRequest = (e: unknown) =>
   e instanceof EdgeshiftError && e.code === 'ES_BAD_REQUEST' && e.status === 400;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EdgeshiftError } from '../../services/common/errors.ts';
-import { createBearerCheck } from '../../services/node/auth.ts';
+import { EdgeshiftError } from '../../../services/common/errors.ts';
+import { createBearerCheck } from '../../../services/common/http/auth.ts';
 
 const unauthorized = (e: unknown) =>
   e instanceof EdgeshiftError &&

@@ -3,7 +3,7 @@
  * constant time so the response time does not reveal how much of a guess was right.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { EdgeshiftError } from '../common/errors.ts';
+import { EdgeshiftError } from '../errors.ts';
 
 function digest(value: string): Buffer {
   // Equal-length digests let timingSafeEqual compare tokens of any length.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { installSignalHandlers } from '../../services/node/signals.ts';
+import { installSignalHandlers } from '../../../services/common/http/signals.ts';
 
 // SIGUSR2 stands in for SIGTERM/SIGINT so the test process itself is never asked to stop.
 const SIGNAL = 'SIGUSR2';
