@@ -30,13 +30,15 @@ export interface BatcherOptions {
    * time; a second run waits in the runtime, so it starts the moment the first ends.
    */
   maxInFlight?: number;
+  /** The clock budgets and timings are read from (tests inject one); default performance.now. */
+  now?: () => number;
 }
 
 export interface BatchRequest {
   /** Inputs in signature order. */
   inputs: Tensor[];
   outputNames?: string[];
-  /** performance.now() when the request reached the node; budgets count from here. */
+  /** When the request reached the node, on the batcher's clock; budgets count from here. */
   arrivedAt: number;
   /** Latency budget in milliseconds, if the client gave one. */
   budgetMs?: number;
@@ -78,7 +80,8 @@ export class Batcher {
   /** Whether requests may merge; turns false if a merged run's outputs cannot be split. */
   private mergeable: boolean;
   private readonly run: RunFn;
-  private readonly options: Required<BatcherOptions>;
+  private readonly options: Required<Omit<BatcherOptions, 'now'>>;
+  private readonly now: () => number;
   private readonly observer: BatcherObserver;
   private queue: Pending[] = [];
   private queuedItems = 0;
@@ -89,7 +92,7 @@ export class Batcher {
   private delayTimer: NodeJS.Timeout | undefined;
   /** Smoothed compute milliseconds per item, for Retry-After. */
   private perItemMs = 0;
-  /** performance.now() when the last runtime call ended. */
+  /** When the last runtime call ended. */
   private lastRunEnd = Number.NEGATIVE_INFINITY;
   private closing = false;
   private drained: (() => void) | undefined;
@@ -101,7 +104,9 @@ export class Batcher {
     observer: BatcherObserver = {},
   ) {
     this.run = run;
-    this.options = { maxInFlight: 1, ...options };
+    const { now, ...limits } = options;
+    this.options = { maxInFlight: 1, ...limits };
+    this.now = now ?? (() => performance.now());
     this.observer = observer;
     this.mergeable = hasBatchDimension(signature);
   }
@@ -118,6 +123,20 @@ export class Batcher {
   /** Requests inside running batches. */
   get inflight(): number {
     return this.runningRequests;
+  }
+
+  /** Runtime calls handed over and not yet finished (at most maxInFlight). */
+  get running(): number {
+    return this.runningBatches;
+  }
+
+  /** Smoothed compute milliseconds per batch item (the Retry-After estimate); null before the first call. */
+  get perItemComputeMs(): number | null {
+    return this.perItemMs === 0 ? null : this.perItemMs;
+  }
+
+  get maxQueue(): number {
+    return this.options.maxQueue;
   }
 
   /**
@@ -141,7 +160,7 @@ export class Batcher {
     } catch (error) {
       return Promise.reject(error);
     }
-    const now = performance.now();
+    const now = this.now();
     const expired = this.budgetError(request, now);
     if (expired !== null) return Promise.reject(expired);
     const merge = this.mergeable ? batchKey(request.inputs, request.outputNames) : null;
@@ -205,7 +224,7 @@ export class Batcher {
     }
     const { maxBatch, maxQueueDelayMs, maxInFlight } = this.options;
     while (this.runningBatches < maxInFlight && this.queue.length > 0) {
-      const now = performance.now();
+      const now = this.now();
       this.dropExpired(now);
       const head = this.queue[0];
       if (head === undefined) break;
@@ -305,14 +324,14 @@ export class Batcher {
    * when the previous run ended, and the wait before that counts as queueing.
    */
   private async timedRun(inputs: Tensor[], outputNames: string[] | undefined, items: number) {
-    const handedOver = performance.now();
+    const handedOver = this.now();
     let outputs: Tensor[];
     let end: number;
     let previousEnd: number;
     try {
       outputs = await this.run(inputs, outputNames);
     } finally {
-      end = performance.now();
+      end = this.now();
       previousEnd = this.lastRunEnd;
       this.lastRunEnd = end;
     }

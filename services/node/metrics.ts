@@ -4,6 +4,7 @@
  * https://prometheus.io/docs/practices/naming/
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RecentValues } from './recent-values.ts';
 
 /** 0.1 ms to 10 s, roughly 1-2.5-5 per decade. */
 export const DURATION_BUCKETS_SECONDS = [
@@ -18,8 +19,21 @@ const LINT_FAILING_DEFAULTS = [
 
 export type Phase = 'queue' | 'compute' | 'total';
 
+/** Requests and calls GET /stats summarises per model: enough for a p99, small to sort. */
+export const DEFAULT_RECENT_WINDOW = 512;
+
+export interface RecentFigures {
+  queue: RecentValues;
+  compute: RecentValues;
+  total: RecentValues;
+  /** Items per runtime call. */
+  batch: RecentValues;
+  /** Answers by HTTP status since the node started. */
+  requests: Map<number, number>;
+}
+
 /** Live values read at scrape time. */
-export interface ModelLoad {
+export interface LiveLoad {
   queueDepth(): number;
   inflight(): number;
 }
@@ -36,9 +50,13 @@ export class NodeMetrics {
   private readonly requests: Counter<'model' | 'status'>;
   private readonly durations: Histogram<'model' | 'phase'>;
   private readonly batchSize: Histogram<'model'>;
-  private readonly loads = new Map<string, ModelLoad>();
+  private readonly loads = new Map<string, LiveLoad>();
+  private readonly recent = new Map<string, RecentFigures>();
+  /** How many of the latest requests and runtime calls the JSON load view summarises. */
+  readonly recentWindow: number;
 
-  constructor(options: { maxBatch: number }) {
+  constructor(options: { maxBatch: number; recentWindow?: number }) {
+    this.recentWindow = options.recentWindow ?? DEFAULT_RECENT_WINDOW;
     collectDefaultMetrics({ register: this.registry });
     // prom-client also exports these totals as gauges named *_total, which breaks the
     // naming rule (`promtool check metrics` flags them); the per-type gauges
@@ -87,8 +105,16 @@ export class NodeMetrics {
   }
 
   /** Register a model so its series exist (at zero) before its first request. */
-  addModel(model: string, load: ModelLoad): void {
+  addModel(model: string, load: LiveLoad): void {
     this.loads.set(model, load);
+    const n = this.recentWindow;
+    this.recent.set(model, {
+      queue: new RecentValues(n),
+      compute: new RecentValues(n),
+      total: new RecentValues(n),
+      batch: new RecentValues(n),
+      requests: new Map(),
+    });
     for (const phase of ['queue', 'compute', 'total'] as const)
       this.durations.zero({ model, phase });
     this.batchSize.zero({ model });
@@ -96,14 +122,23 @@ export class NodeMetrics {
 
   countRequest(model: string, status: number): void {
     this.requests.inc({ model, status: String(status) });
+    const counts = this.recent.get(model)?.requests;
+    if (counts !== undefined) counts.set(status, (counts.get(status) ?? 0) + 1);
   }
 
   observeDuration(model: string, phase: Phase, ms: number): void {
     this.durations.observe({ model, phase }, ms / 1000);
+    this.recent.get(model)?.[phase].push(ms);
   }
 
   observeBatch(model: string, items: number): void {
     this.batchSize.observe({ model }, items);
+    this.recent.get(model)?.batch.push(items);
+  }
+
+  /** The recent figures of one model, for the JSON load view (GET /stats). */
+  recentFigures(model: string): Readonly<RecentFigures> | undefined {
+    return this.recent.get(model);
   }
 
   get contentType(): string {

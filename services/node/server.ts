@@ -12,10 +12,12 @@ import { formatServerTiming } from '../common/http/server-timing.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../energy/index.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { generationRoutes } from './generation/routes.ts';
+import type { GenerationScheduler } from './generation/scheduler.ts';
 import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
 import { registerRoutes } from './routes.ts';
 import { closeModels, loadModels, type ServedModel } from './served-models.ts';
+import { registerStatsRoute } from './stats-route.ts';
 
 export { installSignalHandlers } from '../common/http/signals.ts';
 export type { NodeConfig, NodeOptions } from './config.ts';
@@ -112,6 +114,14 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     accepting: () => http.accepting,
   });
   route(app, { methods: ['GET'], urls: ['/energy'], handler: async () => energy.snapshot() });
+  const schedulers = new Map<string, GenerationScheduler>();
+  registerStatsRoute(app, {
+    config,
+    models,
+    metrics,
+    schedulers,
+    accepting: () => http.accepting,
+  });
   // Triton's generate extension for every served decoder; its schedulers close in onClose.
   app.register(generationRoutes, {
     models,
@@ -119,6 +129,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     nodeName: config.nodeName,
     tier: config.tier,
     bodyLimitBytes: config.bodyLimitBytes,
+    schedulers,
   });
 
   try {

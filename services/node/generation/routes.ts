@@ -57,6 +57,8 @@ export interface GenerationOptions {
   scheduler?: Partial<SchedulerOptions>;
   /** Context length by model name, overriding what the model file says. */
   contextLength?: Readonly<Record<string, number>>;
+  /** Filled with each decoder's scheduler, for the node's load view (GET /stats). */
+  schedulers?: Map<string, GenerationScheduler>;
 }
 
 export interface GenerativeModel {
@@ -110,7 +112,10 @@ export async function generationRoutes(
   for (const model of options.models.values()) {
     const prepared = await prepare(model, options, metrics);
     if (typeof prepared === 'string') notDecoders.set(model.name, prepared);
-    else decoders.set(model.name, prepared);
+    else {
+      decoders.set(model.name, prepared);
+      options.schedulers?.set(model.name, prepared.scheduler);
+    }
   }
   // Streams bypass the node's onSend hook, which closes connections during shutdown:
   // without this, a keep-alive socket freed after close() began would hold it open.
