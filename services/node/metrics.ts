@@ -22,6 +22,28 @@ export type Phase = 'queue' | 'compute' | 'total';
 /** Requests and calls GET /stats summarises per model: enough for a p99, small to sort. */
 export const DEFAULT_RECENT_WINDOW = 512;
 
+/** A count and a cumulative duration, as Triton's statistics extension reports them. */
+export interface DurationTotal {
+  count: number;
+  ms: number;
+}
+
+/** Everything since the node started (Triton's statistics extension, triton-statistics.ts). */
+export interface CumulativeFigures {
+  success: DurationTotal;
+  fail: DurationTotal;
+  queue: DurationTotal;
+  compute: DurationTotal;
+  /** Batch items computed by successful runtime calls. */
+  inferenceCount: number;
+  /** Successful runtime calls. */
+  executionCount: number;
+  /** Wall-clock time (ms since the epoch) of the last answered request; 0 before any. */
+  lastInferenceMs: number;
+  /** Runtime calls and their compute time, by items per call. */
+  batches: Map<number, DurationTotal>;
+}
+
 export interface RecentFigures {
   queue: RecentValues;
   compute: RecentValues;
@@ -30,6 +52,14 @@ export interface RecentFigures {
   batch: RecentValues;
   /** Answers by HTTP status since the node started. */
   requests: Map<number, number>;
+  cumulative: CumulativeFigures;
+}
+
+const zero = (): DurationTotal => ({ count: 0, ms: 0 });
+
+function add(total: DurationTotal, ms: number): void {
+  total.count += 1;
+  total.ms += ms;
 }
 
 /** Live values read at scrape time. */
@@ -114,26 +144,56 @@ export class NodeMetrics {
       total: new RecentValues(n),
       batch: new RecentValues(n),
       requests: new Map(),
+      cumulative: {
+        success: zero(),
+        fail: zero(),
+        queue: zero(),
+        compute: zero(),
+        inferenceCount: 0,
+        executionCount: 0,
+        lastInferenceMs: 0,
+        batches: new Map(),
+      },
     });
     for (const phase of ['queue', 'compute', 'total'] as const)
       this.durations.zero({ model, phase });
     this.batchSize.zero({ model });
   }
 
-  countRequest(model: string, status: number): void {
+  /** One answered request; `totalMs` is its time from arrival to answer. */
+  countRequest(model: string, status: number, totalMs?: number): void {
     this.requests.inc({ model, status: String(status) });
-    const counts = this.recent.get(model)?.requests;
-    if (counts !== undefined) counts.set(status, (counts.get(status) ?? 0) + 1);
+    const recent = this.recent.get(model);
+    if (recent === undefined) return;
+    recent.requests.set(status, (recent.requests.get(status) ?? 0) + 1);
+    recent.cumulative.lastInferenceMs = Date.now();
+    if (status !== 200 && totalMs !== undefined) add(recent.cumulative.fail, totalMs);
   }
 
+  /** A phase of a successful request. */
   observeDuration(model: string, phase: Phase, ms: number): void {
     this.durations.observe({ model, phase }, ms / 1000);
-    this.recent.get(model)?.[phase].push(ms);
+    const recent = this.recent.get(model);
+    if (recent === undefined) return;
+    recent[phase].push(ms);
+    add(phase === 'total' ? recent.cumulative.success : recent.cumulative[phase], ms);
   }
 
-  observeBatch(model: string, items: number): void {
+  /** A successful runtime call of `items` batch items that computed for `computeMs`. */
+  observeBatch(model: string, items: number, computeMs = 0): void {
     this.batchSize.observe({ model }, items);
-    this.recent.get(model)?.batch.push(items);
+    const recent = this.recent.get(model);
+    if (recent === undefined) return;
+    recent.batch.push(items);
+    const c = recent.cumulative;
+    c.inferenceCount += items;
+    c.executionCount += 1;
+    let bySize = c.batches.get(items);
+    if (bySize === undefined) {
+      bySize = zero();
+      c.batches.set(items, bySize);
+    }
+    add(bySize, computeMs);
   }
 
   /** The recent figures of one model, for the JSON load view (GET /stats). */

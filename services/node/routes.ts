@@ -117,8 +117,8 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       version: ctx.serverVersion,
       // Triton's generate extension is served only for decoder models.
       extensions: [...ctx.models.values()].some((m) => detectDecoder(m.signature).decoder)
-        ? [BINARY_TENSOR_DATA_EXTENSION, 'generate']
-        : [BINARY_TENSOR_DATA_EXTENSION],
+        ? [BINARY_TENSOR_DATA_EXTENSION, 'statistics', 'generate']
+        : [BINARY_TENSOR_DATA_EXTENSION, 'statistics'],
     }),
   );
 

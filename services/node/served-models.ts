@@ -61,7 +61,7 @@ async function loadOne(
       maxQueue: config.maxQueue,
       maxInFlight: config.maxInFlight,
     },
-    { run: (items) => metrics.observeBatch(name, items) },
+    { run: (items, computeMs) => metrics.observeBatch(name, items, computeMs) },
   );
   return {
     name,

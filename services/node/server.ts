@@ -17,7 +17,7 @@ import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
 import { registerRoutes } from './routes.ts';
 import { closeModels, loadModels, type ServedModel } from './served-models.ts';
-import { registerStatsRoute } from './stats-route.ts';
+import { registerStatsRoutes } from './stats-route.ts';
 
 export { installSignalHandlers } from '../common/http/signals.ts';
 export type { NodeConfig, NodeOptions } from './config.ts';
@@ -101,8 +101,10 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   });
 
   app.addHook('onResponse', (request, reply, done) => {
-    const model = stateOf(request).model;
-    if (model !== undefined) metrics.countRequest(model.name, reply.statusCode);
+    const state = stateOf(request);
+    if (state.model !== undefined) {
+      metrics.countRequest(state.model.name, reply.statusCode, performance.now() - state.arrivedAt);
+    }
     done();
   });
 
@@ -115,7 +117,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   });
   route(app, { methods: ['GET'], urls: ['/energy'], handler: async () => energy.snapshot() });
   const schedulers = new Map<string, GenerationScheduler>();
-  registerStatsRoute(app, {
+  registerStatsRoutes(app, {
     config,
     models,
     metrics,

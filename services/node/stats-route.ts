@@ -1,7 +1,8 @@
 /**
  * `GET /stats`: the node's load per model as JSON (services/common/node-stats.ts), so a
  * router can read queue depth, in-flight work and recent service times with one cheap
- * request instead of scraping Prometheus text.
+ * request instead of scraping Prometheus text. And Triton's statistics extension,
+ * `GET /v2/models[/{name}[/versions/{v}]]/stats`, cumulative, for Triton's own tools.
  */
 import type { FastifyInstance } from 'fastify';
 import { route } from '../common/http/routes.ts';
@@ -9,7 +10,8 @@ import type { ModelLoad, NodeStats } from '../common/node-stats.ts';
 import type { NodeConfig } from './config.ts';
 import type { GenerationScheduler } from './generation/scheduler.ts';
 import type { NodeMetrics } from './metrics.ts';
-import type { ServedModel } from './served-models.ts';
+import { findModel, type ModelParams, type ServedModel } from './served-models.ts';
+import { modelStatistics, type TritonStatisticsResponse } from './triton-statistics.ts';
 
 export interface StatsContext {
   config: NodeConfig;
@@ -64,6 +66,22 @@ export function nodeStats(ctx: StatsContext): NodeStats {
   };
 }
 
-export function registerStatsRoute(app: FastifyInstance, ctx: StatsContext): void {
+export function registerStatsRoutes(app: FastifyInstance, ctx: StatsContext): void {
   route(app, { methods: ['GET'], urls: ['/stats'], handler: async () => nodeStats(ctx) });
+  route(app, {
+    methods: ['GET'],
+    urls: [
+      '/v2/models/stats',
+      '/v2/models/:model/stats',
+      '/v2/models/:model/versions/:version/stats',
+    ],
+    handler: async (request): Promise<TritonStatisticsResponse> => {
+      const params = request.params as Partial<ModelParams>;
+      const models =
+        params.model === undefined
+          ? [...ctx.models.values()]
+          : [findModel(ctx.models, params as ModelParams)];
+      return { model_stats: models.map((m) => modelStatistics(m, ctx.metrics)) };
+    },
+  });
 }

@@ -6,6 +6,7 @@ import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { percentile } from '../../services/common/stats.ts';
 import { RecentValues } from '../../services/node/recent-values.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
+import type { TritonStatisticsResponse } from '../../services/node/triton-statistics.ts';
 import { assertErrorAnswer } from '../support/errors.ts';
 
 describe('RecentValues', () => {
@@ -97,6 +98,47 @@ describe('GET /stats', () => {
     assert.ok(mlp.perItemComputeMs !== null && mlp.perItemComputeMs > 0);
     assert.equal(mlp.generation, undefined);
     assert.deepEqual(stats.models.gpt!.generation, { active: 0, waiting: 0 });
+  });
+
+  it("answers Triton's statistics extension with the same requests, cumulative", async () => {
+    const all = (
+      await node.app.inject({ url: '/v2/models/stats' })
+    ).json() as TritonStatisticsResponse;
+    assert.deepEqual(
+      all.model_stats.map((m) => m.name),
+      ['mlp', 'gpt'],
+    );
+    for (const url of ['/v2/models/mlp/stats', '/v2/models/mlp/versions/1/stats']) {
+      const response = await node.app.inject({ url });
+      assert.equal(response.statusCode, 200);
+      const [mlp] = (response.json() as TritonStatisticsResponse).model_stats;
+      assert.ok(mlp);
+      // The five successful 2-item requests and the one 400 of the test before.
+      assert.equal(mlp.version, '1');
+      assert.equal(mlp.inference_stats.success.count, 5);
+      assert.equal(mlp.inference_stats.fail.count, 1);
+      assert.equal(mlp.inference_stats.queue.count, 5);
+      assert.equal(mlp.inference_stats.compute_infer.count, 5);
+      assert.ok(mlp.inference_stats.compute_infer.ns > 0);
+      assert.ok(mlp.inference_stats.success.ns >= mlp.inference_stats.compute_infer.ns);
+      assert.equal(mlp.inference_count, 10);
+      assert.equal(mlp.execution_count, 5);
+      assert.deepEqual(
+        mlp.batch_stats.map((b) => [b.batch_size, b.compute_infer.count]),
+        [[2, 5]],
+      );
+      assert.ok(Math.abs(mlp.last_inference - Date.now()) < 600_000);
+    }
+    assertErrorAnswer(
+      await node.app.inject({ url: '/v2/models/nope/stats' }),
+      'ES_MODEL_NOT_FOUND',
+    );
+    assertErrorAnswer(
+      await node.app.inject({ url: '/v2/models/mlp/versions/3/stats' }),
+      'ES_VERSION_NOT_FOUND',
+    );
+    const metadata = (await node.app.inject({ url: '/v2' })).json() as { extensions: string[] };
+    assert.ok(metadata.extensions.includes('statistics'));
   });
 
   it('answers 405 for other methods', async () => {
