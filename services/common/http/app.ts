@@ -5,8 +5,7 @@
  * every answer; bearer auth outside the public paths; and a closing state that refuses new
  * requests with 503 and ends each connection after its answer.
  */
-import type { FastifyRequest } from 'fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { EdgeshiftError } from '../errors.ts';
 import { createBearerCheck } from './auth.ts';
 import { installRawBodyParser } from './body.ts';
