@@ -194,7 +194,6 @@ describe('GET /energy on a node that uses the machine energy agent', () => {
 
   it('an agent that hangs costs the node at most its timeout per answer', async () => {
     const silent = await silentServer();
-    const started = Date.now();
     const node = await createNode({
       models: ['mlp'],
       port: 0,
@@ -202,6 +201,7 @@ describe('GET /energy on a node that uses the machine energy agent', () => {
       energy: { agent: silent.url, agentTimeoutMs: 300 },
     });
     try {
+      const asked = Date.now();
       const [energy, metrics] = await Promise.all([
         node.app.inject({ method: 'GET', url: '/energy' }),
         node.app.inject({ method: 'GET', url: '/metrics' }),
@@ -211,7 +211,8 @@ describe('GET /energy on a node that uses the machine energy agent', () => {
       assert.match(snapshot.meters[0]!.reason, /no answer within 300 ms/);
       assert.match(snapshot.notes.join(' '), /no figures/);
       assert.equal(metrics.statusCode, 200);
-      assert.ok(Date.now() - started < 30_000);
+      // Bounded by the 300 ms timeout; the margin is for a loaded machine, not for a hang.
+      assert.ok(Date.now() - asked < 5000, `answered after ${Date.now() - asked} ms`);
     } finally {
       await node.close();
       await silent.close();
