@@ -18,11 +18,11 @@
  * costs), and the estimate on this machine's /proc. `--real` uses this machine's own
  * RAPL and nvidia-smi instead (for a GPU machine).
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createEnergyMonitor, type EnergyMonitorOptions } from '../../services/energy/monitor.ts';
 import { NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
+import { readProcessCpuTimes } from '../../services/energy/proc-pid-stat.ts';
 import { USER_HZ } from '../../services/energy/proc-stat.ts';
 import { installFakeNvidiaSmi } from '../../test/energy/test-support/fake-nvidia-smi.ts';
 import {
@@ -46,13 +46,11 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** utime + stime of another process, in seconds (proc(5): fields 14 and 15 of /proc/<pid>/stat). */
+/** utime + stime of another process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
 function childCpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return readProcessCpuTimes(pid).cpuSeconds;
   } catch {
     return null;
   }

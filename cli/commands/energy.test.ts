@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import type { EnergySnapshot } from '../../services/energy/index.ts';
 import {
   type FakeNvidiaSmi,
   installFakeNvidiaSmi,
@@ -113,6 +117,65 @@ describe('edgeshift energy', () => {
         line,
         /^\d\d:\d\d:\d\d {2}RAPL package 0\.0 W core 0\.0 W dram 0\.0 W {2}\| {2}nvidia-smi gpu0 \d+\.\d W gpu1 \d+\.\d W$/,
       );
+    }
+  });
+
+  it('agent --help says what it serves, with examples', async () => {
+    let help = '';
+    const program = new Command()
+      .exitOverride()
+      .configureOutput({ writeOut: (text) => (help += text) });
+    registerEnergyCommand(program);
+    await assert.rejects(program.parseAsync(['node', 'edgeshift', 'energy', 'agent', '--help']));
+    assert.match(help, /--port <port> +port to bind \(default 8009\)/);
+    assert.match(help, /--token <token>/);
+    assert.match(help, /--powercap-root <dir>/);
+    assert.match(help, /GET \/energy\[\?pid=N\]/);
+    assert.match(
+      help,
+      /edgeshift node --tier edge --model cnn --energy-agent http:\/\/127\.0\.0\.1:8009/,
+    );
+  });
+
+  it('agent serves the machine snapshot until SIGTERM, then exits 0', async () => {
+    const cli = fileURLToPath(new URL('../edgeshift.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'energy',
+        'agent',
+        '--port',
+        '0',
+        '--powercap-root',
+        tree.root,
+        '--nvidia-smi',
+        fake.path,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr!.on('data', (chunk: Buffer) => {
+          stderr += chunk;
+          const match = /serving GET \/energy at (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      });
+      assert.match(stderr, /^# RAPL: working — RAPL: 2 sockets/m);
+      assert.match(stderr, /^# nvidia-smi: working/m);
+      assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
+      const snapshot = (await (await fetch(`${url}/energy`)).json()) as EnergySnapshot;
+      assert.equal(snapshot.meteredBy.kind, 'agent');
+      assert.equal(snapshot.meteredBy.pid, child.pid);
+      assert.equal(snapshot.processes[0]?.name, 'energy-agent');
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 });

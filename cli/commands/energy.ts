@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { installSignalHandlers } from '../../services/common/http/signals.ts';
 import {
+  createEnergyAgent,
   createEnergyMonitor,
+  ENERGY_DEFAULTS,
   type EnergyMonitorOptions,
   type EnergySnapshot,
   type MeterSnapshot,
   probeMeters,
 } from '../../services/energy/index.ts';
+import { tokenFromEnv } from '../../services/node/config.ts';
 
 interface MeterFlags {
   powercapRoot?: string;
@@ -31,6 +35,14 @@ const positive = (flag: string) => (value: string) => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
     throw new Error(`${flag} expects a positive number, got "${value}"`);
+  }
+  return n;
+};
+
+const port = (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65_535) {
+    throw new Error(`--port expects a port number (0 to 65535), got "${value}"`);
   }
   return n;
 };
@@ -177,5 +189,50 @@ export function registerEnergyCommand(program: Command): void {
       process.removeListener('SIGINT', onSignal);
       await monitor.stop();
     }
+  });
+
+  addMeterOptions(
+    energy
+      .command('agent')
+      .description(
+        "run the machine's energy agent: one set of meters shared by every node on this machine, each node's share of the CPU package attributed by its CPU time",
+      )
+      .option(
+        '--host <host>',
+        `address to bind (default ${ENERGY_DEFAULTS.agent.host}; non-loopback needs a token)`,
+      )
+      .option('--port <port>', `port to bind (default ${ENERGY_DEFAULTS.agent.port})`, port)
+      .option(
+        '--token <token>',
+        'require "Authorization: Bearer <token>" (default: $EDGESHIFT_TOKEN)',
+      )
+      .addHelpText(
+        'after',
+        `
+Endpoints: GET /energy[?pid=N], GET|POST /energy/processes, DELETE /energy/processes/<pid>,
+GET /metrics, GET /v2/health/live|ready (docs/energy.md, "The machine's energy agent").
+
+Examples:
+  $ edgeshift energy agent
+  $ edgeshift energy agent --port 8009 --nvidia-smi-period-ms 100
+  $ edgeshift node --tier edge --model cnn --energy-agent http://127.0.0.1:8009
+  $ curl -s 'http://127.0.0.1:8009/energy?pid=4242'
+  $ EDGESHIFT_TOKEN=secret edgeshift energy agent --host 0.0.0.0
+`,
+      ),
+  ).action(async (flags: MeterFlags & { host?: string; port?: number; token?: string }) => {
+    const token = flags.token ?? tokenFromEnv();
+    const agent = await createEnergyAgent({
+      ...(flags.host !== undefined ? { host: flags.host } : {}),
+      ...(flags.port !== undefined ? { port: flags.port } : {}),
+      ...(token !== undefined ? { token } : {}),
+      energy: monitorOptions(flags),
+    });
+    const address = await agent.listen();
+    installSignalHandlers(agent);
+    for (const m of agent.monitor.snapshot({ pid: null }).meters) {
+      console.error(`# ${LABELS[m.meter] ?? m.meter}: ${m.state} — ${m.reason}`);
+    }
+    console.error(`edgeshift energy agent: serving GET /energy at ${address.url} (Ctrl-C to stop)`);
   });
 }

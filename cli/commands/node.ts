@@ -20,6 +20,7 @@ interface NodeFlags {
   port?: number;
   token?: string;
   bodyLimitBytes?: number;
+  energyAgent?: string;
 }
 
 const integer = (flag: string) => (value: string) => {
@@ -88,6 +89,10 @@ export function registerNodeCommand(program: Command): void {
       'largest request body accepted',
       integer('--body-limit-bytes'),
     )
+    .option(
+      '--energy-agent <url>',
+      "use the machine's energy agent (edgeshift energy agent) instead of meters of its own",
+    )
     .addHelpText(
       'after',
       `
@@ -97,12 +102,14 @@ Examples:
   $ edgeshift node --tier device --runtime onnxruntime-web --model mlp --port 8003
   $ edgeshift node --model ./resnet.onnx --ep webgpu
   $ EDGESHIFT_TOKEN=secret edgeshift node --host 0.0.0.0 --model cnn
+  $ edgeshift node --tier edge --model cnn --energy-agent http://127.0.0.1:8009
 `,
     )
     .action(async (flags: NodeFlags) => {
       const fileConfig = flags.config ? await loadConfigFile(flags.config) : {};
-      const { config: _configPath, model, name, ...rest } = flags;
+      const { config: _configPath, model, name, energyAgent, ...rest } = flags;
       const fromFlags: Record<string, unknown> = { ...rest };
+      if (energyAgent) fromFlags.energy = { ...fileConfig.energy, agent: energyAgent };
       if (model) fromFlags.models = model;
       if (name) fromFlags.nodeName = name;
       if (fromFlags.token === undefined && process.env.EDGESHIFT_TOKEN) {

@@ -5,7 +5,7 @@
  * attribution, not a measurement: idle power and shared caches are divided pro rata.
  * GPU energy is never split this way; it stays whole-device.
  */
-import { busyCpuSeconds, type CpuTimes } from './proc-stat.ts';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 
 export const ATTRIBUTION_NOTE =
   'attributed, not measured: package energy split by this process’s share of busy CPU time (the Kepler/Scaphandre method)';
@@ -31,83 +31,138 @@ export function processCpuSeconds(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-interface Totals {
-  process: number;
-  machine: number;
+/** What the attribution needs at one moment, all read together. */
+export interface AttributionPoint {
+  ms: number;
+  /** The process's CPU seconds, cumulative (utime + stime). */
+  processSeconds: number;
+  /** The machine's busy CPU seconds, cumulative (/proc/stat). */
+  machineSeconds: number;
+  /** Cumulative joules of the domains to split, keyed like `rapl/package`. */
+  joules: ReadonlyMap<string, number | null>;
+}
+
+export interface Attribution {
+  /** Attributed joules per domain key since the first point; null when unknown. */
   joules: Map<string, number | null>;
+  /** The process's CPU seconds since the first point. */
+  processSeconds: number;
+  /** The machine's busy CPU seconds since the first point. */
+  machineSeconds: number;
+  /** processSeconds / machineSeconds, at most 1; null before the machine did any work. */
+  share: number | null;
 }
 
 /**
  * Accumulates the attribution interval by interval (so a process busy only while the
- * package was hot gets the hot joules), over intervals of at least `minIntervalMs` so
- * the 10 ms tick of /proc/stat does not dominate.
+ * package was hot gets the hot joules), committing intervals of at least `minIntervalMs`
+ * so the 10 ms tick of /proc/stat does not dominate a share.
+ *
+ * `at()` gives the figures at any point, the open interval included: its energy is split
+ * by the process's share over at least `minIntervalMs` (the open interval, or it and the
+ * committed one before it), never by the share of a few ticks. When the interval is
+ * committed its own share replaces that estimate, which can lower the figure a little:
+ * `at()` never reports less than it reported before, so the joules are a counter
+ * (Prometheus reads a decrease as a reset). A snapshot and a window edge at the same
+ * point read the same joules.
  */
 export class CpuTimeAttributor {
-  private readonly readMachine: () => CpuTimes | null;
-  private readonly readProcess: () => number;
   private readonly minIntervalMs: number;
-  private last: (Totals & { ms: number }) | null = null;
-  private attributed = new Map<string, number | null>();
-  private processSeconds = 0;
-  private machineSeconds = 0;
+  private first: AttributionPoint | null = null;
+  private last: AttributionPoint | null = null;
+  /** The commit before `last`: the open interval's share reaches back to it. */
+  private previous: AttributionPoint | null = null;
+  private committed: Attribution = {
+    joules: new Map(),
+    processSeconds: 0,
+    machineSeconds: 0,
+    share: null,
+  };
+  /** The highest joules reported per key. */
+  private readonly reported = new Map<string, number>();
 
-  constructor(options: {
-    readMachine: () => CpuTimes | null;
-    readProcess?: () => number;
-    minIntervalMs?: number;
-  }) {
-    this.readMachine = options.readMachine;
-    this.readProcess = options.readProcess ?? processCpuSeconds;
-    this.minIntervalMs = options.minIntervalMs ?? 1000;
+  constructor(options: { minIntervalMs?: number } = {}) {
+    this.minIntervalMs = options.minIntervalMs ?? ENERGY_DEFAULTS.attributionIntervalMs;
   }
 
-  /**
-   * Advances the attribution with the cumulative joules of the domains to split (keys
-   * like `rapl/package`), read only when an interval is due.
-   */
-  update(
-    readJoules: () => ReadonlyMap<string, number | null>,
-    nowMs = Date.now(),
-    force = false,
-  ): void {
-    if (this.last !== null && !force && nowMs - this.last.ms < this.minIntervalMs) return;
-    const machine = this.readMachine();
-    if (machine === null) return;
-    const now: Totals & { ms: number } = {
-      process: this.readProcess(),
-      machine: busyCpuSeconds(machine),
-      joules: new Map(readJoules()),
-      ms: nowMs,
-    };
-    if (this.last !== null) {
-      const dProcess = now.process - this.last.process;
-      const dMachine = now.machine - this.last.machine;
-      this.processSeconds += Math.max(0, dProcess);
-      this.machineSeconds += Math.max(0, dMachine);
-      for (const [key, value] of now.joules) {
-        const before = this.last.joules.get(key);
-        const previous = this.attributed.has(key) ? this.attributed.get(key)! : 0;
-        if (value === null || before === undefined || before === null || previous === null) {
-          this.attributed.set(key, null);
-          continue;
-        }
-        const share = attributeByCpuTime(value - before, dProcess, dMachine);
-        // An interval in which the machine did no work adds no attributed energy.
-        this.attributed.set(key, previous + (share ?? 0));
-      }
-    } else {
-      for (const key of now.joules.keys()) this.attributed.set(key, 0);
+  /** The point attribution counts from; null before the first. */
+  get origin(): AttributionPoint | null {
+    return this.first;
+  }
+
+  /** When the last interval was committed (ms); null before the first point. */
+  get lastCommitMs(): number | null {
+    return this.last?.ms ?? null;
+  }
+
+  /** Commits the interval up to `point` when it is due (or forced); the first point starts it. */
+  advance(point: AttributionPoint, force = false): void {
+    if (this.last === null) {
+      this.first = point;
+      this.last = point;
+      this.committed = {
+        joules: new Map([...point.joules.keys()].map((key) => [key, 0])),
+        processSeconds: 0,
+        machineSeconds: 0,
+        share: null,
+      };
+      return;
     }
-    this.last = now;
+    if (!force && point.ms - this.last.ms < this.minIntervalMs) return;
+    this.committed = this.compute(point, this.last);
+    this.previous = this.last;
+    this.last = point;
   }
 
-  /** Attributed joules for a domain key since the first update; null when unknown. */
-  joules(key: string): number | null {
-    return this.attributed.has(key) ? this.attributed.get(key)! : null;
+  /** The attribution at `point`: committed intervals plus the open one up to it. */
+  at(point: AttributionPoint): Attribution {
+    const last = this.last;
+    if (last === null) {
+      return {
+        joules: new Map([...point.joules.keys()].map((key) => [key, null])),
+        processSeconds: 0,
+        machineSeconds: 0,
+        share: null,
+      };
+    }
+    const shareFrom =
+      point.ms - last.ms >= this.minIntervalMs || this.previous === null ? last : this.previous;
+    const result = this.compute(point, shareFrom);
+    for (const [key, value] of result.joules) {
+      if (value === null) continue;
+      const high = this.reported.get(key);
+      if (high !== undefined && high > value) result.joules.set(key, high);
+      else this.reported.set(key, value);
+    }
+    return result;
   }
 
-  /** This process's share of the machine's busy CPU time so far; null before any. */
-  share(): number | null {
-    return this.machineSeconds > 0 ? Math.min(1, this.processSeconds / this.machineSeconds) : null;
+  /** Committed figures plus the open interval's energy split by the share since `shareFrom`. */
+  private compute(point: AttributionPoint, shareFrom: AttributionPoint): Attribution {
+    const last = this.last!;
+    const dProcess = Math.max(0, point.processSeconds - last.processSeconds);
+    const dMachine = Math.max(0, point.machineSeconds - last.machineSeconds);
+    const shareProcess = Math.max(0, point.processSeconds - shareFrom.processSeconds);
+    const shareMachine = Math.max(0, point.machineSeconds - shareFrom.machineSeconds);
+    const joules = new Map(this.committed.joules);
+    for (const [key, value] of point.joules) {
+      const before = last.joules.get(key);
+      const previous = joules.has(key) ? joules.get(key)! : 0;
+      if (value === null || before === undefined || before === null || previous === null) {
+        joules.set(key, null);
+        continue;
+      }
+      // A stretch in which the machine did no work adds no attributed energy.
+      const added = attributeByCpuTime(value - before, shareProcess, shareMachine) ?? 0;
+      joules.set(key, previous + added);
+    }
+    const processSeconds = this.committed.processSeconds + dProcess;
+    const machineSeconds = this.committed.machineSeconds + dMachine;
+    return {
+      joules,
+      processSeconds,
+      machineSeconds,
+      share: machineSeconds > 0 ? Math.min(1, processSeconds / machineSeconds) : null,
+    };
   }
 }

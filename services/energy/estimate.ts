@@ -13,6 +13,7 @@
  * with their source.
  */
 import { lookupCpu } from './cpu-table.ts';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import { MeterNotSupportedError, statusFromError } from './meter-errors.ts';
 import { type CpuTimes, CpuTimesReader, readCpuInfo, USER_HZ } from './proc-stat.ts';
 import { type FileAccess, nodeFileAccess } from './sysfs.ts';
@@ -168,7 +169,7 @@ export class EstimateMeter implements Meter {
 
   constructor(options: EstimateOptions = {}) {
     this.options = options;
-    this.procRoot = options.procRoot ?? '/proc';
+    this.procRoot = options.procRoot ?? ENERGY_DEFAULTS.procRoot;
     this.files = options.files ?? nodeFileAccess;
     this.now = options.now ?? Date.now;
   }

@@ -8,6 +8,7 @@
  * `{"watts": n}`. A bare number means `kind` (default watts).
  */
 import { execFile } from 'node:child_process';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
 import { MeterUnavailableError, statusFromError } from './meter-errors.ts';
 import type { Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
@@ -37,7 +38,7 @@ export interface ExternalValue {
 /** Reads `12.5`, `{"watts": 12.5}` or `{"joules": 3600}`; throws on anything else. */
 export function parseExternalValue(
   text: string,
-  kind: 'joules' | 'watts' = 'watts',
+  kind: 'joules' | 'watts' = ENERGY_DEFAULTS.external.kind,
 ): ExternalValue {
   const trimmed = text.trim();
   let parsed: unknown;
@@ -116,7 +117,7 @@ export class ExternalMeter implements Meter {
     this.config = config;
     this.source =
       config.command !== undefined ? `command \`${config.command}\`` : `URL ${config.url}`;
-    this.domain = config.domain ?? 'wall';
+    this.domain = config.domain ?? ENERGY_DEFAULTS.external.domain;
   }
 
   async start(): Promise<MeterStatus> {
@@ -155,7 +156,7 @@ export class ExternalMeter implements Meter {
   }
 
   pollMs(): number {
-    return this.config.pollMs ?? 1000;
+    return this.config.pollMs ?? ENERGY_DEFAULTS.external.pollMs;
   }
 
   poll(): void {
@@ -211,7 +212,7 @@ export class ExternalMeter implements Meter {
 
   private sample(first: boolean): Promise<void> {
     const run = async (): Promise<void> => {
-      const timeoutMs = this.config.timeoutMs ?? 5000;
+      const timeoutMs = this.config.timeoutMs ?? ENERGY_DEFAULTS.external.timeoutMs;
       const started = Date.now();
       const text =
         this.config.command !== undefined

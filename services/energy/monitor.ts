@@ -1,51 +1,54 @@
 /**
- * The energy monitor of one node or harness: picks the meters this machine supports,
- * polls them, and answers three questions — how many joules so far (`snapshot()`, the
- * body of `GET /energy`, and Prometheus counters), how many in a window (`begin()` /
- * `end()`), and how much the machine draws doing nothing (`measureIdle()`).
+ * The energy monitor: picks the meters this machine supports, polls them, attributes the
+ * CPU package's energy to processes by CPU time, and answers three questions — how many
+ * joules so far (`snapshot()`, the body of `GET /energy`, and Prometheus counters), how
+ * many in a window (`begin()` / `end()`, built on `windowBetween`), and how much the
+ * machine draws doing nothing (`measureIdle()`). A node alone on its machine runs one;
+ * the machine's energy agent runs the one every node on the machine shares.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { EdgeshiftError } from '../common/errors.ts';
-import { ATTRIBUTION_NOTE, CpuTimeAttributor, processCpuSeconds } from './attribution.ts';
+import { ATTRIBUTION_NOTE } from './attribution.ts';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import { EstimateMeter } from './estimate.ts';
 import { ExternalMeter } from './external.ts';
 import { NvidiaSmiMeter } from './nvidia-smi.ts';
-import { type EnergyOptions, parseEnergyOptions } from './options.ts';
+import { type EnergyConfig, type EnergyOptions, resolveEnergyConfig } from './options.ts';
 import { busyCpuSeconds, type CpuTimes, CpuTimesReader } from './proc-stat.ts';
-import { registerEnergyMetrics } from './prometheus.ts';
+import { type MachineMoment, ProcessTable } from './processes.ts';
+import { type EnergyMetricsOptions, registerEnergyMetrics } from './prometheus.ts';
 import { RaplMeter } from './rapl.ts';
+import type { EnergySnapshot, MeterSnapshot, ProcessSnapshot, SnapshotDomain } from './snapshot.ts';
 import { type FileAccess, nodeFileAccess } from './sysfs.ts';
-import type {
-  DomainReading,
-  Meter,
-  MeterAssumption,
-  MeterName,
-  MeterReading,
-  MeterState,
-  MeterStatus,
+import {
+  METER_NAMES,
+  type Meter,
+  type MeterName,
+  type MeterReading,
+  type MeterStatus,
 } from './types.ts';
 import {
   type IdleBaseline,
   type IdleMeter,
   idleFromReadings,
-  meterWindow,
-  type WindowMeterResult,
   type WindowResult,
 } from './window.ts';
+import { windowBetween } from './window-between.ts';
 
-export const ALL_METERS: readonly MeterName[] = ['rapl', 'nvidia-smi', 'estimate', 'external'];
+export type {
+  DomainAttribution,
+  EnergySnapshot,
+  MeterSnapshot,
+  ProcessSnapshot,
+  SnapshotDomain,
+} from './snapshot.ts';
 
-export interface WindowOptions {
-  /** A window must last this many update periods of each meter (default 10). */
-  minUpdatePeriods?: number;
-  /** `warn` (default): keep the figures, flag them and mark the result invalid; `refuse`: throw. */
-  onShortWindow?: 'warn' | 'refuse';
-}
+export const ALL_METERS: readonly MeterName[] = METER_NAMES;
 
 /**
- * The settings (validated by `energyOptionsSchema`: powercapRoot, procRoot, nvidiaSmi,
- * estimate, external, meters, pollMs, window) plus what only code can give.
+ * The settings (validated once by `resolveEnergyConfig`: powercapRoot, procRoot,
+ * nvidiaSmi, estimate, external, meters, pollMs, window) plus what only code can give.
  */
 export interface EnergyMonitorOptions extends EnergyOptions {
   /** File access for sysfs and procfs (tests). */
@@ -54,53 +57,16 @@ export interface EnergyMonitorOptions extends EnergyOptions {
   onWarning?: (message: string) => void;
   /** Meters to run besides the built-in ones (custom instruments, tests). */
   extraMeters?: readonly Meter[];
-}
-
-export interface DomainAttribution {
-  method: 'cpu-time';
-  /** This process's attributed joules since the monitor started. */
-  joules: number | null;
-  /** This process's share of the machine's busy CPU time so far. */
-  share: number | null;
-  note: string;
-}
-
-export interface SnapshotDomain extends DomainReading {
-  attribution?: DomainAttribution;
-}
-
-export interface MeterSnapshot {
-  meter: MeterName;
-  state: MeterState;
-  reason: string;
-  fix: string | null;
-  updatePeriodMs: number | null;
-  /** When the cumulative values were taken (ISO 8601); null when the meter is not working. */
-  asOf: string | null;
-  domains: SnapshotDomain[];
-  /** Domains whose sum is the meter's total. */
-  totalDomains: string[];
-  assumptions: MeterAssumption[];
-}
-
-export interface EnergySnapshot {
-  timestamp: string;
-  /** When the monitor started; every cumulative figure counts from then. */
-  since: string;
-  process: {
-    pid: number;
-    /** User + system CPU seconds of this process since it started. */
-    cpuSeconds: number;
-    /** The same, since the monitor started. */
-    cpuSecondsSinceStart: number;
-  };
-  machine: {
-    /** Busy CPU seconds of the whole machine since the monitor started (/proc/stat). */
-    busyCpuSecondsSinceStart: number | null;
-  };
-  meters: MeterSnapshot[];
-  idle: IdleBaseline | null;
-  notes: string[];
+  /** Wall clock in ms (tests give a fake one; default Date.now). */
+  now?: () => number;
+  /** Attribute to this process from start (default true). */
+  attributeSelf?: boolean;
+  /** This process's name in `processes` (a node's name). */
+  selfName?: string;
+  /** Who runs these meters, for `meteredBy` (default `in-process`; the agent says `agent`). */
+  meteredBy?: 'in-process' | 'agent';
+  /** Processes attributed at once (default 256). */
+  maxProcesses?: number;
 }
 
 export interface EnergyWindow {
@@ -110,13 +76,18 @@ export interface EnergyWindow {
 }
 
 export interface EnergyMonitor {
+  /** The validated settings, defaults filled in. */
+  readonly config: EnergyConfig;
   /** Probes and starts the meters; resolves with each meter's status. */
   start(): Promise<Array<{ meter: MeterName; status: MeterStatus }>>;
   stop(): Promise<void>;
-  /** Cumulative joules per meter and domain since start (the body of GET /energy). */
-  snapshot(): EnergySnapshot;
+  /**
+   * Cumulative joules per meter and domain since start (the body of GET /energy), with
+   * the attribution of `pid` (default: this process, when it is attributed; null: none).
+   */
+  snapshot(options?: { pid?: number | null }): EnergySnapshot;
   /** Adds `<prefix>energy_joules_total{meter,domain,provenance}` and friends to a registry. */
-  registerPrometheus(registry: Registry, prefix?: string): void;
+  registerPrometheus(registry: Registry, prefix?: string, options?: EnergyMetricsOptions): void;
   begin(): EnergyWindow;
   end(window: EnergyWindow, options?: { inferences?: number }): Promise<WindowResult>;
   /** Measures idle power per meter and domain; later windows subtract it. */
@@ -124,6 +95,12 @@ export interface EnergyMonitor {
   /** Use an idle baseline measured elsewhere (e.g. before the node started). */
   setIdleBaseline(baseline: IdleBaseline | null): void;
   meters(): readonly Meter[];
+  /** Starts attributing to another process (throws ES_BAD_REQUEST if there is none such here). */
+  track(pid: number, name?: string | null): ProcessSnapshot;
+  /** Stops attributing to a process; false when it was not attributed. */
+  untrack(pid: number): boolean;
+  /** Every attributed process, as of now. */
+  processes(): ProcessSnapshot[];
 }
 
 /** Domains split by CPU time: the CPU package (and its cores), never GPUs. */
@@ -132,56 +109,90 @@ const ATTRIBUTED: ReadonlyArray<[MeterName, string]> = [
   ['rapl', 'core'],
   ['estimate', 'cpu'],
 ];
+const ATTRIBUTED_METERS: ReadonlySet<MeterName> = new Set(ATTRIBUTED.map(([m]) => m));
+const isAttributed = (meter: MeterName, domain: string): boolean =>
+  ATTRIBUTED.some(([m, d]) => m === meter && d === domain);
 
 const GPU_NOTE =
   'GPU energy (nvidia-smi) is whole-device: every process on the GPU is in it; it is never split between processes';
 
 interface OpenWindow {
   startMs: number;
-  begins: Map<Meter, Promise<MeterReading>>;
+  meters: Meter[];
+  edge: Promise<EnergySnapshot>;
 }
 
 class Monitor implements EnergyMonitor {
-  private readonly options: EnergyMonitorOptions;
+  readonly config: EnergyConfig;
   private readonly files: FileAccess;
-  private readonly procRoot: string;
+  private readonly now: () => number;
+  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly attributeSelf: boolean;
+  private readonly selfName: string | null;
+  private readonly meteredBy: 'in-process' | 'agent';
   private readonly all: Meter[] = [];
   private readonly statuses = new Map<Meter, MeterStatus>();
-  private readonly attributor: CpuTimeAttributor;
+  private readonly table: ProcessTable;
   private readonly windows = new Map<number, OpenWindow>();
   private nextWindow = 1;
   private timer: NodeJS.Timeout | null = null;
-  private startedMs = Date.now();
-  private startCpuSeconds = processCpuSeconds();
-  private startMachine: CpuTimes | null = null;
+  private startedMs: number;
+  private startMachineSeconds: number | null = null;
   private idle: IdleBaseline | null = null;
   private stat: CpuTimesReader | null = null;
 
   constructor(options: EnergyMonitorOptions) {
-    const { files: _files, onWarning: _onWarning, extraMeters: _extra, ...settings } = options;
-    parseEnergyOptions(settings);
-    this.options = options;
-    this.files = options.files ?? nodeFileAccess;
-    this.procRoot = options.procRoot ?? '/proc';
-    const wanted =
-      options.meters === undefined || options.meters === 'auto' ? null : new Set(options.meters);
-    const want = (name: MeterName): boolean => wanted === null || wanted.has(name);
-    if (want('rapl'))
-      this.all.push(new RaplMeter({ root: options.powercapRoot, files: this.files }));
-    if (want('nvidia-smi')) this.all.push(new NvidiaSmiMeter(options.nvidiaSmi));
-    if (want('estimate')) {
-      this.all.push(
-        new EstimateMeter({ ...options.estimate, procRoot: this.procRoot, files: this.files }),
+    const {
+      files,
+      onWarning,
+      extraMeters,
+      now,
+      attributeSelf,
+      selfName,
+      meteredBy,
+      maxProcesses,
+      ...settings
+    } = options;
+    this.config = resolveEnergyConfig(settings);
+    if (this.config.agent !== null) {
+      throw new EdgeshiftError(
+        'ES_CONFIG',
+        'invalid energy options: a monitor runs its own meters; energy.agent is for nodes (createNodeEnergy)',
       );
     }
-    if (options.external !== undefined && want('external')) {
-      this.all.push(new ExternalMeter(options.external));
+    this.files = files ?? nodeFileAccess;
+    this.now = now ?? Date.now;
+    this.onWarning = onWarning;
+    this.attributeSelf = attributeSelf ?? true;
+    this.selfName = selfName ?? null;
+    this.meteredBy = meteredBy ?? 'in-process';
+    this.startedMs = this.now();
+    const c = this.config;
+    for (const name of c.meters) {
+      if (name === 'rapl') {
+        this.all.push(new RaplMeter({ root: c.powercapRoot, files: this.files, now: this.now }));
+      } else if (name === 'nvidia-smi') {
+        this.all.push(new NvidiaSmiMeter(c.nvidiaSmi));
+      } else if (name === 'estimate') {
+        this.all.push(
+          new EstimateMeter({
+            ...c.estimate,
+            procRoot: c.procRoot,
+            files: this.files,
+            now: this.now,
+          }),
+        );
+      } else if (c.external !== null) {
+        this.all.push(new ExternalMeter(c.external));
+      }
     }
-    this.all.push(...(options.extraMeters ?? []));
-    this.attributor = new CpuTimeAttributor({
-      readMachine: () => this.machineTimes(),
-      // /proc/stat counts in 10 ms ticks: shares over 1 s intervals are within 1%.
-      minIntervalMs: 1000,
+    this.all.push(...(extraMeters ?? []));
+    this.table = new ProcessTable({
+      procRoot: c.procRoot,
+      files: this.files,
+      maxProcesses: maxProcesses ?? ENERGY_DEFAULTS.agent.maxProcesses,
+      minIntervalMs: ENERGY_DEFAULTS.attributionIntervalMs,
+      selfPid: process.pid,
     });
   }
 
@@ -190,16 +201,15 @@ class Monitor implements EnergyMonitor {
   }
 
   async start(): Promise<Array<{ meter: MeterName; status: MeterStatus }>> {
-    this.startedMs = Date.now();
-    this.startCpuSeconds = processCpuSeconds();
-    this.startMachine = this.machineTimes();
-    const auto = this.options.meters === undefined || this.options.meters === 'auto';
+    this.startedMs = this.now();
+    const machine = this.machineTimes();
+    this.startMachineSeconds = machine === null ? null : busyCpuSeconds(machine);
     const estimate = this.all.find((m) => m.name === 'estimate');
     const first = this.all.filter((m) => m !== estimate);
     await Promise.all(first.map(async (m) => this.statuses.set(m, await m.start())));
     if (estimate !== undefined) {
       const rapl = this.all.find((m) => m.name === 'rapl');
-      if (auto && rapl !== undefined && this.statuses.get(rapl)?.state === 'working') {
+      if (this.config.auto && rapl !== undefined && this.statuses.get(rapl)?.state === 'working') {
         this.statuses.set(estimate, {
           state: 'disabled',
           reason: 'estimate: not needed, the RAPL counters work',
@@ -209,7 +219,7 @@ class Monitor implements EnergyMonitor {
         this.statuses.set(estimate, await estimate.start());
       }
     }
-    this.attributor.update(() => this.attributedJoules(), Date.now(), true);
+    if (this.attributeSelf) this.track(process.pid, this.selfName);
     this.schedulePolling();
     return this.all.map((m) => ({ meter: m.name, status: this.statusOf(m) }));
   }
@@ -222,27 +232,142 @@ class Monitor implements EnergyMonitor {
     this.stat = null;
   }
 
-  snapshot(): EnergySnapshot {
-    this.attributor.update(() => this.attributedJoules());
-    const now = Date.now();
-    const machineNow = this.machineTimes();
+  snapshot(options: { pid?: number | null } = {}): EnergySnapshot {
+    const nowMs = this.now();
+    const readings = new Map<Meter, MeterReading>();
+    for (const m of this.working()) readings.set(m, m.read());
+    const moment = this.moment(nowMs, readings);
+    const processes = this.table.snapshots(moment);
+    return this.assemble(moment, readings, processes, this.pidFor(options.pid));
+  }
+
+  registerPrometheus(registry: Registry, prefix = 'edgeshift_', options = {}): void {
+    registerEnergyMetrics(registry, () => this.snapshot(), { ...options, prefix });
+  }
+
+  begin(): EnergyWindow {
+    const id = this.nextWindow++;
+    const startMs = this.now();
+    const meters = this.working();
+    this.windows.set(id, { startMs, meters, edge: this.edge(startMs, meters) });
+    return { id, startMs };
+  }
+
+  async end(window: EnergyWindow, options: { inferences?: number } = {}): Promise<WindowResult> {
+    const endMs = this.now();
+    const open = this.windows.get(window.id);
+    if (open === undefined) {
+      throw new EdgeshiftError(
+        'ES_BAD_REQUEST',
+        `energy window ${window.id} is not open (ended twice?)`,
+      );
+    }
+    this.windows.delete(window.id);
+    const [begin, end] = await Promise.all([open.edge, this.edge(endMs, open.meters)]);
+    const result = windowBetween(begin, end, { inferences: options.inferences ?? null });
+    for (const w of result.warnings) this.warn(w);
+    return result;
+  }
+
+  async measureIdle(
+    options: { durationMs?: number; intervals?: number } = {},
+  ): Promise<IdleBaseline> {
+    const durationMs = options.durationMs ?? ENERGY_DEFAULTS.idle.durationMs;
+    const intervals = Math.max(1, options.intervals ?? ENERGY_DEFAULTS.idle.intervals);
+    const meters = this.working();
+    const readings = new Map<Meter, MeterReading[]>(meters.map((m) => [m, []]));
+    const t0 = this.now();
+    for (let i = 0; i <= intervals; i++) {
+      const at = t0 + (durationMs * i) / intervals;
+      const wait = at - this.now();
+      if (wait > 0) await sleep(wait);
+      const now = this.now();
+      const batch = await Promise.all(meters.map((m) => m.readAt(now)));
+      meters.forEach((m, k) => {
+        readings.get(m)!.push(batch[k]!);
+      });
+    }
+    const idleMeters: IdleMeter[] = meters.map((m) => idleFromReadings(m.name, readings.get(m)!));
+    this.idle = {
+      measuredAt: new Date(t0).toISOString(),
+      durationS: (this.now() - t0) / 1000,
+      intervals,
+      meters: idleMeters,
+    };
+    return this.idle;
+  }
+
+  setIdleBaseline(baseline: IdleBaseline | null): void {
+    this.idle = baseline;
+  }
+
+  track(pid: number, name: string | null = null): ProcessSnapshot {
+    const nowMs = this.now();
+    return this.table.track(pid, name, this.moment(nowMs, this.attributedReadings()));
+  }
+
+  untrack(pid: number): boolean {
+    return this.table.untrack(pid);
+  }
+
+  processes(): ProcessSnapshot[] {
+    return this.table.snapshots(this.moment(this.now(), this.attributedReadings()));
+  }
+
+  /**
+   * A window edge: the snapshot at `timeMs`, with sampled meters read once their first
+   * sample after it is in. Attributed domains come from counters read at once (RAPL,
+   * the estimate), so their joules and the CPU times beside them are of one moment.
+   */
+  private edge(timeMs: number, meters: readonly Meter[]): Promise<EnergySnapshot> {
+    const now = new Map<Meter, MeterReading>();
+    const later: Array<Promise<[Meter, MeterReading]>> = [];
+    for (const m of meters) {
+      if (this.statusOf(m).state !== 'working') continue;
+      if (ATTRIBUTED_METERS.has(m.name)) now.set(m, m.read());
+      else later.push(m.readAt(timeMs).then((r): [Meter, MeterReading] => [m, r]));
+    }
+    const moment = this.moment(timeMs, now);
+    const processes = this.table.snapshots(moment);
+    const pid = this.pidFor(undefined);
+    const edge = Promise.all(later).then((rest) =>
+      this.assemble(moment, new Map([...now, ...rest]), processes, pid),
+    );
+    edge.catch(() => {});
+    return edge;
+  }
+
+  private pidFor(requested: number | null | undefined): number | null {
+    if (requested !== undefined) return requested;
+    return this.attributeSelf ? process.pid : null;
+  }
+
+  private assemble(
+    moment: MachineMoment,
+    readings: ReadonlyMap<Meter, MeterReading>,
+    processes: ProcessSnapshot[],
+    pid: number | null,
+  ): EnergySnapshot {
+    const subject =
+      pid === null
+        ? null
+        : (processes.find((p) => p.pid === pid) ??
+          ProcessTable.unknown(
+            pid,
+            'not attributed: register it (POST /energy/processes) or name it with ?pid=',
+          ));
     const meters = this.all.map((m): MeterSnapshot => {
       const status = this.statusOf(m);
       const working = status.state === 'working';
-      const reading = working ? m.read() : null;
+      const reading = working ? (readings.get(m) ?? null) : null;
       const domains: SnapshotDomain[] = (reading?.domains ?? []).map((d) => {
-        const attributed = ATTRIBUTED.some(
-          ([meter, domain]) => meter === m.name && domain === d.domain,
-        );
-        if (!attributed) return d;
+        if (subject === null || !isAttributed(m.name, d.domain)) return { ...d };
+        const joules =
+          subject.attributed.find((a) => a.meter === m.name && a.domain === d.domain)?.joules ??
+          null;
         return {
           ...d,
-          attribution: {
-            method: 'cpu-time',
-            joules: this.attributor.joules(`${m.name}/${d.domain}`),
-            share: this.attributor.share(),
-            note: ATTRIBUTION_NOTE,
-          },
+          attribution: { method: 'cpu-time', joules, share: subject.share, note: ATTRIBUTION_NOTE },
         };
       });
       return {
@@ -255,6 +380,7 @@ class Monitor implements EnergyMonitor {
         domains,
         totalDomains: working ? m.totalDomains() : [],
         assumptions: working ? m.assumptions() : [],
+        warnings: [...(reading?.warnings ?? [])],
       };
     });
     const notes = [ATTRIBUTION_NOTE];
@@ -263,125 +389,23 @@ class Monitor implements EnergyMonitor {
       notes.push('estimate figures come from a power model, not from a measurement');
     }
     return {
-      timestamp: new Date(now).toISOString(),
+      timestamp: new Date(moment.ms).toISOString(),
       since: new Date(this.startedMs).toISOString(),
-      process: {
-        pid: process.pid,
-        cpuSeconds: processCpuSeconds(),
-        cpuSecondsSinceStart: processCpuSeconds() - this.startCpuSeconds,
-      },
+      meteredBy: { kind: this.meteredBy, pid: process.pid, url: null },
+      process: subject,
+      processes,
       machine: {
         busyCpuSecondsSinceStart:
-          machineNow === null || this.startMachine === null
+          moment.machineSeconds === null || this.startMachineSeconds === null
             ? null
-            : busyCpuSeconds(machineNow) - busyCpuSeconds(this.startMachine),
+            : moment.machineSeconds - this.startMachineSeconds,
+        cpus: this.stat?.cpus ?? null,
       },
       meters,
       idle: this.idle,
+      window: { ...this.config.window },
       notes,
     };
-  }
-
-  registerPrometheus(registry: Registry, prefix = 'edgeshift_'): void {
-    registerEnergyMetrics(this, registry, prefix);
-  }
-
-  begin(): EnergyWindow {
-    const id = this.nextWindow++;
-    const startMs = Date.now();
-    const begins = new Map<Meter, Promise<MeterReading>>();
-    for (const m of this.working()) {
-      const p = m.readAt(startMs);
-      p.catch(() => {});
-      begins.set(m, p);
-    }
-    this.windows.set(id, { startMs, begins });
-    return { id, startMs };
-  }
-
-  async end(window: EnergyWindow, options: { inferences?: number } = {}): Promise<WindowResult> {
-    const endMs = Date.now();
-    const open = this.windows.get(window.id);
-    if (open === undefined) {
-      throw new EdgeshiftError(
-        'ES_BAD_REQUEST',
-        `energy window ${window.id} is not open (ended twice?)`,
-      );
-    }
-    this.windows.delete(window.id);
-    const durationMs = endMs - open.startMs;
-    const minPeriods = this.options.window?.minUpdatePeriods ?? 10;
-    const inferences = options.inferences ?? null;
-    const results: WindowMeterResult[] = [];
-    const short: string[] = [];
-    for (const [m, beginPromise] of open.begins) {
-      const [begin, end] = await Promise.all([beginPromise, m.readAt(endMs)]);
-      const { result, tooShort } = meterWindow(
-        {
-          meter: m.name,
-          state: this.statusOf(m).state,
-          updatePeriodMs: m.updatePeriodMs(),
-          totalDomains: m.totalDomains(),
-          begin,
-          end,
-          idle: this.idle?.meters.find((i) => i.meter === m.name) ?? null,
-        },
-        durationMs,
-        inferences,
-        minPeriods,
-      );
-      if (tooShort) short.push(`${m.name} (update period ${m.updatePeriodMs()} ms)`);
-      results.push(result);
-    }
-    if (short.length > 0 && this.options.window?.onShortWindow === 'refuse') {
-      throw new EdgeshiftError(
-        'ES_BAD_REQUEST',
-        `energy window of ${durationMs} ms is too short for ${short.join(', ')}: make it at least ${minPeriods} update periods long`,
-      );
-    }
-    const warnings = results.flatMap((r) => r.warnings.map((w) => `${r.meter}: ${w}`));
-    for (const w of warnings) this.warn(w);
-    return {
-      startMs: open.startMs,
-      endMs,
-      durationS: durationMs / 1000,
-      inferences,
-      meters: results,
-      warnings,
-      valid: short.length === 0,
-    };
-  }
-
-  async measureIdle(
-    options: { durationMs?: number; intervals?: number } = {},
-  ): Promise<IdleBaseline> {
-    const durationMs = options.durationMs ?? 5000;
-    const intervals = Math.max(1, options.intervals ?? 5);
-    const meters = this.working();
-    const readings = new Map<Meter, MeterReading[]>(meters.map((m) => [m, []]));
-    const t0 = Date.now();
-    for (let i = 0; i <= intervals; i++) {
-      const at = t0 + (durationMs * i) / intervals;
-      const wait = at - Date.now();
-      if (wait > 0) await sleep(wait);
-      const now = Date.now();
-      const batch = await Promise.all(meters.map((m) => m.readAt(now)));
-      meters.forEach((m, k) => {
-        readings.get(m)!.push(batch[k]!);
-      });
-    }
-    const idleMeters: IdleMeter[] = meters.map((m) => idleFromReadings(m.name, readings.get(m)!));
-    this.idle = {
-      measuredAt: new Date(t0).toISOString(),
-      durationS: (Date.now() - t0) / 1000,
-      intervals,
-      meters: idleMeters,
-    };
-    return this.idle;
-  }
-
-  setIdleBaseline(baseline: IdleBaseline | null): void {
-    this.idle = baseline;
   }
 
   private statusOf(m: Meter): MeterStatus {
@@ -397,40 +421,47 @@ class Monitor implements EnergyMonitor {
 
   private machineTimes(): CpuTimes | null {
     try {
-      this.stat ??= new CpuTimesReader(this.procRoot, this.files);
+      this.stat ??= new CpuTimesReader(this.config.procRoot, this.files);
       return this.stat.read();
     } catch {
       return null;
     }
   }
 
-  /** Cumulative joules of the CPU domains attribution splits, keyed `meter/domain`. */
-  private attributedJoules(): Map<string, number | null> {
-    const out = new Map<string, number | null>();
-    for (const m of this.working()) {
-      const domains = ATTRIBUTED.filter(([meter]) => meter === m.name).map(([, d]) => d);
-      if (domains.length === 0) continue;
-      for (const d of m.read().domains) {
-        if (domains.includes(d.domain)) out.set(`${m.name}/${d.domain}`, d.joules);
+  /** Fresh readings of the meters whose domains are attributed. */
+  private attributedReadings(): Map<Meter, MeterReading> {
+    const out = new Map<Meter, MeterReading>();
+    for (const m of this.working()) if (ATTRIBUTED_METERS.has(m.name)) out.set(m, m.read());
+    return out;
+  }
+
+  /** The machine's CPU time and the attributed domains' joules at one moment. */
+  private moment(ms: number, readings: ReadonlyMap<Meter, MeterReading>): MachineMoment {
+    const joules = new Map<string, number | null>();
+    for (const [m, reading] of readings) {
+      for (const d of reading.domains) {
+        if (isAttributed(m.name, d.domain)) joules.set(`${m.name}/${d.domain}`, d.joules);
       }
     }
-    return out;
+    const machine = this.machineTimes();
+    return { ms, machineSeconds: machine === null ? null : busyCpuSeconds(machine), joules };
   }
 
   private schedulePolling(): void {
     const bounds = this.working()
       .map((m) => m.maxPollIntervalMs())
       .filter((b): b is number => b !== null);
-    const period = Math.max(10, Math.min(this.options.pollMs ?? 1000, ...bounds));
+    const period = Math.max(10, Math.min(this.config.pollMs, ...bounds));
     this.timer = setInterval(() => {
       for (const m of this.working()) m.poll();
-      this.attributor.update(() => this.attributedJoules());
+      const nowMs = this.now();
+      if (this.table.due(nowMs)) this.table.advance(this.moment(nowMs, this.attributedReadings()));
     }, period);
     this.timer.unref();
   }
 
   private warn(message: string): void {
-    if (this.options.onWarning !== undefined) this.options.onWarning(message);
+    if (this.onWarning !== undefined) this.onWarning(message);
     else process.emitWarning(message, { code: 'EDGESHIFT_ENERGY' });
   }
 }

@@ -7,6 +7,7 @@
  * and falls back per GPU. Energy is whole-device: every process on the GPU is in it.
  */
 import { execFile } from 'node:child_process';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
 import {
   errnoCode,
@@ -96,8 +97,8 @@ function run(
 
 /** Asks nvidia-smi which power fields each GPU reports. Throws MeterUnavailableError. */
 export async function detectNvidiaSmi(
-  path = 'nvidia-smi',
-  timeoutMs = 10_000,
+  path: string = ENERGY_DEFAULTS.nvidiaSmi.path,
+  timeoutMs: number = ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
 ): Promise<NvidiaSmiDetection> {
   let fields = ['index', INSTANT, AVERAGED];
   let result = await run(
@@ -107,7 +108,7 @@ export async function detectNvidiaSmi(
   );
   if (result.errno === 'ENOENT') {
     throw new MeterNotSupportedError(
-      path === 'nvidia-smi'
+      path === ENERGY_DEFAULTS.nvidiaSmi.path
         ? 'nvidia-smi: not found on PATH — no NVIDIA driver here?'
         : `nvidia-smi: ${path} not found`,
       ABSENT_FIX,
@@ -195,33 +196,40 @@ export class NvidiaSmiMeter implements Meter {
 
   constructor(options: NvidiaSmiOptions = {}) {
     this.options = options;
-    this.path = options.path ?? 'nvidia-smi';
-    this.periodMs = options.periodMs ?? 100;
+    this.path = options.path ?? ENERGY_DEFAULTS.nvidiaSmi.path;
+    this.periodMs = options.periodMs ?? ENERGY_DEFAULTS.nvidiaSmi.periodMs;
   }
 
   async start(): Promise<MeterStatus> {
     try {
-      this.detection = await detectNvidiaSmi(this.path, this.options.detectTimeoutMs);
+      this.detection = await detectNvidiaSmi(
+        this.path,
+        this.options.detectTimeoutMs ?? ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
+      );
     } catch (error) {
       this.current = statusFromError(error, 'nvidia-smi');
       return this.current;
     }
     const working = this.detection.gpus.filter((g) => g.field !== null);
     for (const g of working) {
-      this.integrators.set(g.index, new PowerIntegrator({ history: this.options.history ?? 600 }));
+      this.integrators.set(
+        g.index,
+        new PowerIntegrator({ history: this.options.history ?? ENERGY_DEFAULTS.nvidiaSmi.history }),
+      );
     }
     const powerFields = this.detection.instantKnown ? [INSTANT, AVERAGED] : [AVERAGED];
     this.sampler = acquireSampler({
       path: this.path,
       periodMs: this.periodMs,
       powerFields,
-      restartDelayMs: this.options.restartDelayMs ?? 1000,
+      restartDelayMs: this.restartDelayMs(),
     });
     const firstSamples = new Promise<void>((resolve) => {
       this.firstSamples = resolve;
     });
     this.unsubscribe = this.sampler.subscribe((sample) => this.onSample(sample));
-    const timeoutMs = this.options.firstSampleTimeoutMs ?? 5000;
+    const timeoutMs =
+      this.options.firstSampleTimeoutMs ?? ENERGY_DEFAULTS.nvidiaSmi.firstSampleTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const gotSamples = await Promise.race([
       firstSamples.then(() => true),
@@ -266,7 +274,7 @@ export class NvidiaSmiMeter implements Meter {
         ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps bridged linearly`
         : '';
     const downFor = s.downSince === null ? 0 : Date.now() - s.downSince;
-    if (downFor > Math.max(10_000, 5 * (this.options.restartDelayMs ?? 1000))) {
+    if (downFor > Math.max(10_000, 5 * this.restartDelayMs())) {
       return {
         state: 'error',
         reason: `nvidia-smi: not running for ${(downFor / 1000).toFixed(0)} s (${s.lastExit})${restarts}`,
@@ -349,6 +357,10 @@ export class NvidiaSmiMeter implements Meter {
   /** The shared nvidia-smi process's pid (for measuring its CPU use). */
   samplerPid(): number | undefined {
     return this.sampler?.pid;
+  }
+
+  private restartDelayMs(): number {
+    return this.options.restartDelayMs ?? ENERGY_DEFAULTS.nvidiaSmi.restartDelayMs;
   }
 
   private offsetMs(): number | null {

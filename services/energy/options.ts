@@ -1,96 +1,238 @@
 /**
- * The energy monitor's settings that can come from a config file or flags: one schema,
- * units in the names, unknown keys rejected. `createEnergyMonitor` validates with it once;
- * a node config can embed `energyOptionsSchema` as its `energy` field. Defaults live with
- * each meter (and are listed here in comments).
+ * The energy settings that can come from a config file or flags: one schema, units in
+ * the names, unknown keys rejected, and `resolveEnergyConfig`, which validates once and
+ * fills every default from ENERGY_DEFAULTS into a frozen config that the monitor and
+ * the node use as is. A node config embeds `energyOptionsSchema` as its `energy` field.
  */
 import { z } from 'zod';
 import { EdgeshiftError } from '../common/errors.ts';
+import { ENERGY_DEFAULTS } from './defaults.ts';
+import { METER_NAMES, type MeterName } from './types.ts';
 
-const METERS = ['rapl', 'nvidia-smi', 'estimate', 'external'] as const;
 const positive = () => z.number().positive();
+// RFC 6750 §2.1 b64token characters (the node's token rule), so it fits a header unchanged.
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-export const energyOptionsSchema = z.strictObject({
-  /** `auto` (default) or the meters to run. */
-  meters: z.union([z.literal('auto'), z.array(z.enum(METERS))]).optional(),
-  /** Default /sys/class/powercap. */
-  powercapRoot: z.string().min(1).optional(),
-  /** Default /proc. */
-  procRoot: z.string().min(1).optional(),
-  nvidiaSmi: z
-    .strictObject({
-      /** Default `nvidia-smi` on PATH. */
-      path: z.string().min(1).optional(),
-      /** Default 100 ms. */
-      periodMs: z.number().int().min(10).max(60_000).optional(),
-      /** Default 1000 ms. */
-      restartDelayMs: positive().optional(),
-      /** Default 5000 ms. */
-      firstSampleTimeoutMs: positive().optional(),
-      /** Default 10000 ms. */
-      detectTimeoutMs: positive().optional(),
-      /** Default: measured. */
-      clockOffsetMs: z.number().optional(),
-      /** Default 600 samples. */
-      history: z.number().int().min(2).optional(),
-    })
-    .optional(),
-  estimate: z
-    .strictObject({
-      tdpWatts: positive().optional(),
-      tdpCpus: z.number().int().positive().optional(),
-      minWattsPerCpu: z.number().min(0).optional(),
-      maxWattsPerCpu: positive().optional(),
-    })
-    .refine((e) => (e.minWattsPerCpu === undefined) === (e.maxWattsPerCpu === undefined), {
-      message: 'give minWattsPerCpu and maxWattsPerCpu together',
-    })
-    .optional(),
-  external: z
-    .strictObject({
-      command: z.string().min(1).optional(),
-      url: z.url().optional(),
-      /** Default watts. */
-      kind: z.enum(['joules', 'watts']).optional(),
-      /** Default `wall`. */
-      domain: z
-        .string()
-        .regex(/^[a-z0-9_-]{1,32}$/)
-        .optional(),
-      /** Default 1000 ms. */
-      pollMs: positive().optional(),
-      updatePeriodMs: positive().optional(),
-      /** Default 5000 ms. */
-      timeoutMs: positive().optional(),
-    })
-    .refine((e) => (e.command === undefined) !== (e.url === undefined), {
-      message: 'give exactly one of command or url',
-    })
-    .optional(),
-  /** Default 1000 ms (never longer than the RAPL wrap bound). */
-  pollMs: z.number().min(10).max(3_600_000).optional(),
-  window: z
-    .strictObject({
-      /** Default 10. */
-      minUpdatePeriods: positive().optional(),
-      /** Default `warn`. */
-      onShortWindow: z.enum(['warn', 'refuse']).optional(),
-    })
-    .optional(),
-});
+/** The settings that only make sense where the meters run (the agent, or a node without one). */
+const METER_SETTINGS = [
+  'meters',
+  'powercapRoot',
+  'procRoot',
+  'nvidiaSmi',
+  'estimate',
+  'external',
+  'pollMs',
+  'window',
+] as const;
+
+export const energyOptionsSchema = z
+  .strictObject({
+    /** `auto` (default) or the meters to run. */
+    meters: z.union([z.literal('auto'), z.array(z.enum(METER_NAMES))]).optional(),
+    powercapRoot: z.string().min(1).optional(),
+    procRoot: z.string().min(1).optional(),
+    nvidiaSmi: z
+      .strictObject({
+        path: z.string().min(1).optional(),
+        periodMs: z.number().int().min(10).max(60_000).optional(),
+        restartDelayMs: positive().optional(),
+        firstSampleTimeoutMs: positive().optional(),
+        detectTimeoutMs: positive().optional(),
+        /** Default: measured from the arrival times (robust to any time zone). */
+        clockOffsetMs: z.number().optional(),
+        history: z.number().int().min(2).optional(),
+      })
+      .optional(),
+    estimate: z
+      .strictObject({
+        tdpWatts: positive().optional(),
+        tdpCpus: z.number().int().positive().optional(),
+        minWattsPerCpu: z.number().min(0).optional(),
+        maxWattsPerCpu: positive().optional(),
+      })
+      .refine((e) => (e.minWattsPerCpu === undefined) === (e.maxWattsPerCpu === undefined), {
+        message: 'give minWattsPerCpu and maxWattsPerCpu together',
+      })
+      .optional(),
+    external: z
+      .strictObject({
+        command: z.string().min(1).optional(),
+        url: z.url().optional(),
+        kind: z.enum(['joules', 'watts']).optional(),
+        domain: z
+          .string()
+          .regex(/^[a-z0-9_-]{1,32}$/)
+          .optional(),
+        pollMs: positive().optional(),
+        /** Default: the poll period. */
+        updatePeriodMs: positive().optional(),
+        timeoutMs: positive().optional(),
+      })
+      .refine((e) => (e.command === undefined) !== (e.url === undefined), {
+        message: 'give exactly one of command or url',
+      })
+      .optional(),
+    pollMs: z.number().min(10).max(3_600_000).optional(),
+    window: z
+      .strictObject({
+        minUpdatePeriods: positive().optional(),
+        onShortWindow: z.enum(['warn', 'refuse']).optional(),
+      })
+      .optional(),
+    /**
+     * The machine's energy agent (`edgeshift energy agent`), e.g. http://127.0.0.1:8009:
+     * a node given one runs no meters of its own and reports the agent's figures with
+     * its own attribution.
+     */
+    agent: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
+    /** Bearer token the agent requires (when it listens beyond loopback). */
+    agentToken: z.string().regex(BEARER_TOKEN, 'RFC 6750 token characters only').optional(),
+    /** How long to wait for the agent per request. */
+    agentTimeoutMs: z.number().int().min(50).max(60_000).optional(),
+  })
+  .superRefine((options, context) => {
+    if (options.agent === undefined) {
+      for (const key of ['agentToken', 'agentTimeoutMs'] as const) {
+        if (options[key] !== undefined) {
+          context.addIssue({ code: 'custom', path: [key], message: 'give it with agent' });
+        }
+      }
+      return;
+    }
+    const local = METER_SETTINGS.filter((key) => options[key] !== undefined);
+    if (local.length > 0) {
+      context.addIssue({
+        code: 'custom',
+        path: ['agent'],
+        message: `with an agent the meters run there, so ${local.join(', ')} belong to the agent (\`edgeshift energy agent\` flags), not here`,
+      });
+    }
+  });
 
 export type EnergyOptions = z.input<typeof energyOptionsSchema>;
+
+export interface NvidiaSmiSettings {
+  readonly path: string;
+  readonly periodMs: number;
+  readonly restartDelayMs: number;
+  readonly firstSampleTimeoutMs: number;
+  readonly detectTimeoutMs: number;
+  /** Absent: measured from the arrival times. */
+  readonly clockOffsetMs?: number;
+  readonly history: number;
+}
+
+export interface ExternalSettings {
+  readonly command?: string;
+  readonly url?: string;
+  readonly kind: 'joules' | 'watts';
+  readonly domain: string;
+  readonly pollMs: number;
+  readonly updatePeriodMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface AgentSettings {
+  readonly url: string;
+  readonly token: string | null;
+  readonly timeoutMs: number;
+}
+
+/** Validated settings with every default filled in, frozen. */
+export interface EnergyConfig {
+  /** `meters: auto`: the estimate is switched off where RAPL works. */
+  readonly auto: boolean;
+  /** The built-in meters to create, in start order. */
+  readonly meters: readonly MeterName[];
+  readonly powercapRoot: string;
+  readonly procRoot: string;
+  readonly nvidiaSmi: NvidiaSmiSettings;
+  readonly estimate: Readonly<{
+    tdpWatts?: number;
+    tdpCpus?: number;
+    minWattsPerCpu?: number;
+    maxWattsPerCpu?: number;
+  }>;
+  /** Null when no external instrument is configured. */
+  readonly external: ExternalSettings | null;
+  readonly pollMs: number;
+  readonly window: Readonly<{ minUpdatePeriods: number; onShortWindow: 'warn' | 'refuse' }>;
+  /** The machine's energy agent; null when the meters run in this process. */
+  readonly agent: AgentSettings | null;
+}
+
+function problems(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'options'}: ${issue.message}`)
+    .join('; ');
+}
 
 /** Validates settings; throws ES_CONFIG naming every problem. */
 export function parseEnergyOptions(input: unknown): EnergyOptions {
   const parsed = energyOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map(
-        (issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'options'}: ${issue.message}`,
-      )
-      .join('; ');
-    throw new EdgeshiftError('ES_CONFIG', `invalid energy options: ${problems}`);
+    throw new EdgeshiftError('ES_CONFIG', `invalid energy options: ${problems(parsed.error)}`);
   }
   return parsed.data;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates once and resolves every default (ENERGY_DEFAULTS); throws ES_CONFIG. */
+export function resolveEnergyConfig(input: unknown = {}): EnergyConfig {
+  const options = parseEnergyOptions(input);
+  const d = ENERGY_DEFAULTS;
+  const auto = options.meters === undefined || options.meters === 'auto';
+  const wanted = auto ? METER_NAMES : (options.meters as readonly MeterName[]);
+  if (!auto && wanted.includes('external') && options.external === undefined) {
+    throw new EdgeshiftError(
+      'ES_CONFIG',
+      'invalid energy options: meters lists external, but no external instrument is configured (give external.command or external.url)',
+    );
+  }
+  const meters = METER_NAMES.filter(
+    (name) => wanted.includes(name) && (name !== 'external' || options.external !== undefined),
+  );
+  const external = options.external;
+  const externalPollMs = external?.pollMs ?? d.external.pollMs;
+  const config: EnergyConfig = {
+    auto,
+    meters,
+    powercapRoot: options.powercapRoot ?? d.powercapRoot,
+    procRoot: options.procRoot ?? d.procRoot,
+    nvidiaSmi: { ...d.nvidiaSmi, ...options.nvidiaSmi },
+    estimate: { ...options.estimate },
+    external:
+      external === undefined
+        ? null
+        : {
+            ...(external.command !== undefined ? { command: external.command } : {}),
+            ...(external.url !== undefined ? { url: external.url } : {}),
+            kind: external.kind ?? d.external.kind,
+            domain: external.domain ?? d.external.domain,
+            pollMs: externalPollMs,
+            updatePeriodMs: external.updatePeriodMs ?? externalPollMs,
+            timeoutMs: external.timeoutMs ?? d.external.timeoutMs,
+          },
+    pollMs: options.pollMs ?? d.pollMs,
+    window: {
+      minUpdatePeriods: options.window?.minUpdatePeriods ?? d.window.minUpdatePeriods,
+      onShortWindow: options.window?.onShortWindow ?? d.window.onShortWindow,
+    },
+    agent:
+      options.agent === undefined
+        ? null
+        : {
+            url: options.agent.replace(/\/+$/, ''),
+            token: options.agentToken ?? null,
+            timeoutMs: options.agentTimeoutMs ?? d.agent.timeoutMs,
+          },
+  };
+  return deepFreeze(config);
 }

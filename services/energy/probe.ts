@@ -26,6 +26,7 @@ export async function probeMeters(
         domains: [],
         totalDomains: [],
         assumptions: [],
+        warnings: [],
       });
     }
     return meters;

@@ -4,6 +4,7 @@
  * guest_nice in USER_HZ ticks; guest time is already counted in user and nice.
  */
 import { join } from 'node:path';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import { type FileAccess, type FileReader, nodeFileAccess, openReader } from './sysfs.ts';
 
 /** Ticks per second of /proc/stat: "1/100ths of a second on most architectures" (proc(5)). */
@@ -34,7 +35,10 @@ export function parseProcStat(text: string): CpuTimes {
   return { busy, total, cpus: Math.max(cpus, 1) };
 }
 
-export function readCpuTimes(procRoot = '/proc', files: FileAccess = nodeFileAccess): CpuTimes {
+export function readCpuTimes(
+  procRoot: string = ENERGY_DEFAULTS.procRoot,
+  files: FileAccess = nodeFileAccess,
+): CpuTimes {
   return parseProcStat(files.readText(join(procRoot, 'stat')));
 }
 
@@ -47,7 +51,7 @@ export class CpuTimesReader {
   private readonly reader: FileReader;
   readonly cpus: number;
 
-  constructor(procRoot = '/proc', files: FileAccess = nodeFileAccess) {
+  constructor(procRoot: string = ENERGY_DEFAULTS.procRoot, files: FileAccess = nodeFileAccess) {
     this.cpus = readCpuTimes(procRoot, files).cpus;
     this.reader = openReader(files, join(procRoot, 'stat'));
   }
@@ -89,7 +93,10 @@ export function parseCpuInfo(text: string): CpuInfo {
   return { model, vendor, sockets: Math.max(sockets.size, 1) };
 }
 
-export function readCpuInfo(procRoot = '/proc', files: FileAccess = nodeFileAccess): CpuInfo {
+export function readCpuInfo(
+  procRoot: string = ENERGY_DEFAULTS.procRoot,
+  files: FileAccess = nodeFileAccess,
+): CpuInfo {
   try {
     return parseCpuInfo(files.readText(join(procRoot, 'cpuinfo')));
   } catch {

@@ -1,8 +1,10 @@
 /**
- * The monitor's figures as Prometheus metrics, computed at scrape time from a snapshot:
+ * Energy figures as Prometheus metrics, computed at scrape time from a snapshot (a
+ * function, possibly async: a node whose meters run in the machine's agent fetches it):
  *
  *   <prefix>energy_joules_total{meter,domain,provenance}         counter, cumulative joules
- *   <prefix>energy_attributed_joules_total{meter,domain,method}  counter, this process's share
+ *   <prefix>energy_attributed_joules_total{meter,domain,method}  counter, the snapshot's process's share
+ *     (per process, with `pid` and `process` labels, for the agent: `perProcess`)
  *   <prefix>energy_meter_state{meter,state}                      gauge, 1 for the current state
  *   <prefix>energy_idle_watts{meter,domain}                      gauge, the idle baseline
  *
@@ -10,7 +12,7 @@
  * https://prometheus.io/docs/practices/naming/ (base units, `_total` for counters).
  */
 import type { Registry } from 'prom-client';
-import type { EnergyMonitor, EnergySnapshot } from './monitor.ts';
+import type { EnergySnapshot } from './snapshot.ts';
 import type { MeterState } from './types.ts';
 
 const STATES: readonly MeterState[] = [
@@ -34,37 +36,90 @@ function scraped(
   name: string,
   help: string,
   type: 'counter' | 'gauge',
-  values: () => Array<{ labels: Labels; value: number }>,
+  values: (snapshot: EnergySnapshot) => Array<{ labels: Labels; value: number }>,
+  snapshot: () => Promise<EnergySnapshot>,
 ) {
   return {
     name,
     help,
     type,
     aggregator: 'sum' as const,
-    get: async () => ({ name, help, type, aggregator: 'sum' as const, values: values() }),
+    get: async () => ({
+      name,
+      help,
+      type,
+      aggregator: 'sum' as const,
+      values: values(await snapshot()),
+    }),
     reset: () => {},
   };
 }
 
+export interface EnergyMetricsOptions {
+  /** Default `edgeshift_`. */
+  prefix?: string;
+  /**
+   * Attributed joules for every process in `snapshot.processes`, labelled with `pid` and
+   * `process` (the agent); default false: those of `snapshot.process` only (a node).
+   */
+  perProcess?: boolean;
+}
+
+/** How long one snapshot serves a scrape: every metric of one scrape reads the same figures. */
+const SCRAPE_CACHE_MS = 50;
+
 export function registerEnergyMetrics(
-  monitor: EnergyMonitor,
   registry: Registry,
-  prefix = 'edgeshift_',
+  takeSnapshot: () => EnergySnapshot | Promise<EnergySnapshot>,
+  options: EnergyMetricsOptions = {},
 ): void {
-  // One snapshot serves every metric of a scrape.
-  let cached: { at: number; snapshot: EnergySnapshot } | null = null;
-  const snapshot = (): EnergySnapshot => {
+  const prefix = options.prefix ?? 'edgeshift_';
+  let cached: { at: number; snapshot: Promise<EnergySnapshot> } | null = null;
+  const snapshot = (): Promise<EnergySnapshot> => {
     const now = Date.now();
-    if (cached === null || now - cached.at > 50) cached = { at: now, snapshot: monitor.snapshot() };
+    if (cached === null || now - cached.at > SCRAPE_CACHE_MS) {
+      cached = { at: now, snapshot: Promise.resolve().then(takeSnapshot) };
+    }
     return cached.snapshot;
+  };
+  const attributed = (s: EnergySnapshot): Array<{ labels: Labels; value: number }> => {
+    if (options.perProcess) {
+      return s.processes.flatMap((p) =>
+        p.attributed
+          .filter((a) => a.joules !== null && a.joules >= 0)
+          .map((a) => ({
+            labels: {
+              meter: a.meter,
+              domain: a.domain,
+              method: 'cpu-time',
+              pid: String(p.pid),
+              process: p.name ?? '',
+            },
+            value: a.joules!,
+          })),
+      );
+    }
+    return s.meters.flatMap((m) =>
+      m.domains
+        .filter(
+          (d) =>
+            d.attribution !== undefined &&
+            d.attribution.joules !== null &&
+            d.attribution.joules >= 0,
+        )
+        .map((d) => ({
+          labels: { meter: m.meter, domain: d.domain, method: d.attribution!.method },
+          value: d.attribution!.joules!,
+        })),
+    );
   };
   const metrics = [
     scraped(
       `${prefix}energy_joules_total`,
       'Energy since the monitor started, per meter and domain, with its provenance (counter, integrated, estimated, assumed, external). Nested domains (core within package) must not be summed.',
       'counter',
-      () =>
-        snapshot().meters.flatMap((m) =>
+      (s) =>
+        s.meters.flatMap((m) =>
           m.domains
             .filter((d) => d.joules !== null && d.joules >= 0)
             .map((d) => ({
@@ -72,48 +127,39 @@ export function registerEnergyMetrics(
               value: d.joules!,
             })),
         ),
+      snapshot,
     ),
     scraped(
       `${prefix}energy_attributed_joules_total`,
-      'This process share of CPU package energy, split by CPU time (the Kepler/Scaphandre method): an attribution, not a measurement.',
+      'Share of CPU package energy split by CPU time (the Kepler/Scaphandre method): an attribution, not a measurement.',
       'counter',
-      () =>
-        snapshot().meters.flatMap((m) =>
-          m.domains
-            .filter(
-              (d) =>
-                d.attribution !== undefined &&
-                d.attribution.joules !== null &&
-                d.attribution.joules >= 0,
-            )
-            .map((d) => ({
-              labels: { meter: m.meter, domain: d.domain, method: d.attribution!.method },
-              value: d.attribution!.joules!,
-            })),
-        ),
+      attributed,
+      snapshot,
     ),
     scraped(
       `${prefix}energy_meter_state`,
       'State of each energy meter: 1 for the current state (working, absent, unreadable, unsupported, error, disabled), 0 for the others.',
       'gauge',
-      () =>
-        snapshot().meters.flatMap((m) =>
+      (s) =>
+        s.meters.flatMap((m) =>
           STATES.map((state) => ({
             labels: { meter: m.meter, state },
             value: state === m.state ? 1 : 0,
           })),
         ),
+      snapshot,
     ),
     scraped(
       `${prefix}energy_idle_watts`,
       'Idle power per meter and domain from the latest idle baseline.',
       'gauge',
-      () =>
-        (snapshot().idle?.meters ?? []).flatMap((m) =>
+      (s) =>
+        (s.idle?.meters ?? []).flatMap((m) =>
           m.domains
             .filter((d) => d.watts !== null)
             .map((d) => ({ labels: { meter: m.meter, domain: d.domain }, value: d.watts! })),
         ),
+      snapshot,
     ),
   ];
   for (const metric of metrics) {

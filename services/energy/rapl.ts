@@ -18,6 +18,7 @@
  * is mode 0400, readable by root only.
  */
 import { join } from 'node:path';
+import { ENERGY_DEFAULTS } from './defaults.ts';
 import {
   errnoCode,
   MeterNotSupportedError,
@@ -27,7 +28,7 @@ import {
 import { type FileAccess, type FileReader, nodeFileAccess, openReader } from './sysfs.ts';
 import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
 
-export const DEFAULT_POWERCAP_ROOT = '/sys/class/powercap';
+export const DEFAULT_POWERCAP_ROOT = ENERGY_DEFAULTS.powercapRoot;
 
 /**
  * The highest power one RAPL domain is assumed to draw, for the polling bound: 1 kW is
@@ -58,6 +59,8 @@ export interface RaplOptions {
   files?: FileAccess;
   /** Highest power one domain may draw, for the wrap-safe polling bound (default 1000 W). */
   maxDomainWatts?: number;
+  /** Wall clock in ms (tests give a fake one). */
+  now?: () => number;
 }
 
 export interface RaplZone {
@@ -146,6 +149,7 @@ export class RaplMeter implements Meter {
   private readonly root: string;
   private readonly files: FileAccess;
   private readonly maxDomainWatts: number;
+  private readonly now: () => number;
   private zones: ZoneState[] = [];
   private current: MeterStatus = { state: 'disabled', reason: 'RAPL: not started', fix: null };
   /** Counter decreases handled as a wrap, and decreases that could not be (range unknown). */
@@ -156,6 +160,7 @@ export class RaplMeter implements Meter {
     this.root = options.root ?? DEFAULT_POWERCAP_ROOT;
     this.files = options.files ?? nodeFileAccess;
     this.maxDomainWatts = options.maxDomainWatts ?? DEFAULT_MAX_DOMAIN_WATTS;
+    this.now = options.now ?? Date.now;
   }
 
   async start(): Promise<MeterStatus> {
@@ -216,7 +221,7 @@ export class RaplMeter implements Meter {
 
   read(): MeterReading {
     this.poll();
-    return { timeMs: Date.now(), domains: this.domains() };
+    return { timeMs: this.now(), domains: this.domains() };
   }
 
   async readAt(_timeMs: number): Promise<MeterReading> {

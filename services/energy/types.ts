@@ -24,7 +24,10 @@ export type Provenance = 'counter' | 'integrated' | 'estimated' | 'assumed' | 'e
  */
 export type MeterState = 'working' | 'absent' | 'unreadable' | 'unsupported' | 'error' | 'disabled';
 
-export type MeterName = 'rapl' | 'nvidia-smi' | 'estimate' | 'external';
+/** The built-in meters, in the order they are started and reported. */
+export const METER_NAMES = ['rapl', 'nvidia-smi', 'estimate', 'external'] as const;
+
+export type MeterName = (typeof METER_NAMES)[number];
 
 export interface MeterStatus {
   state: MeterState;

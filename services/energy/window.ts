@@ -40,12 +40,20 @@ export interface WindowDomainResult {
   activeJoules: number | null;
   grossJoulesPerInference: number | null;
   activeJoulesPerInference: number | null;
+  /**
+   * The process's share of grossJoules by CPU time (CPU domains only; an attribution,
+   * not a measurement); null when the domain is not attributed or the process changed.
+   */
+  attributedJoules: number | null;
+  attributedJoulesPerInference: number | null;
 }
 
 export interface WindowMeterResult {
   meter: MeterName;
   state: MeterState;
   updatePeriodMs: number | null;
+  /** Between this meter's readings at the two edges (a sampled meter's lag behind the edge cancels). */
+  durationS: number;
   domains: WindowDomainResult[];
   /** Domains summed into the totals (no nested domain twice). */
   totalDomains: string[];
@@ -60,9 +68,18 @@ export interface WindowResult {
   durationS: number;
   inferences: number | null;
   meters: WindowMeterResult[];
+  /** The process the attributed joules are for; null when none (or it changed between the edges). */
+  attribution: {
+    method: 'cpu-time';
+    pid: number;
+    name: string | null;
+    /** Its CPU seconds in the window. */
+    cpuSeconds: number | null;
+    note: string;
+  } | null;
   /** Every meter's warnings, prefixed with its name. */
   warnings: string[];
-  /** False when a window was too short for some meter's update period. */
+  /** False when a window was too short for some meter's update period, or the meters restarted. */
   valid: boolean;
 }
 
@@ -115,21 +132,36 @@ export interface MeterWindowInput {
   updatePeriodMs: number | null;
   totalDomains: string[];
   begin: MeterReading;
-  end: MeterReading;
+  /** Null when there is no end reading to compare with; `missing` says why. */
+  end: MeterReading | null;
+  missing?: string;
+  /** Attributed cumulative joules per domain at each edge; a domain absent is not attributed. */
+  attributedBegin: ReadonlyMap<string, number | null>;
+  attributedEnd: ReadonlyMap<string, number | null>;
   idle: IdleMeter | null;
 }
 
 const perInference = (joules: number | null, inferences: number | null): number | null =>
   joules === null || inferences === null || inferences <= 0 ? null : joules / inferences;
 
-/** One meter's share of a window. `minUpdatePeriods`: how many update periods a window needs. */
+const difference = (end: number | null | undefined, begin: number | null | undefined) =>
+  end === null || end === undefined || begin === null || begin === undefined ? null : end - begin;
+
+/**
+ * One meter's share of a window, over the time between its two readings.
+ * `minUpdatePeriods`: how many update periods a window needs.
+ */
 export function meterWindow(
   input: MeterWindowInput,
-  durationMs: number,
   inferences: number | null,
   minUpdatePeriods: number,
 ): { result: WindowMeterResult; tooShort: boolean } {
-  const warnings = [...(input.begin.warnings ?? []), ...(input.end.warnings ?? [])];
+  const end = input.end ?? { timeMs: input.begin.timeMs, domains: [] };
+  const warnings = [...(input.begin.warnings ?? []), ...(end.warnings ?? [])];
+  if (input.end === null) {
+    warnings.push(input.missing ?? 'stopped working before the end of the window: no figures');
+  }
+  const durationMs = end.timeMs - input.begin.timeMs;
   const period = input.updatePeriodMs;
   const tooShort = period !== null && durationMs < minUpdatePeriods * period;
   if (tooShort) {
@@ -138,30 +170,32 @@ export function meterWindow(
     );
   }
   const durationS = durationMs / 1000;
-  const domains: WindowDomainResult[] = input.end.domains.map((end) => {
-    const begin = input.begin.domains.find((d) => d.domain === end.domain);
-    const gross =
-      end.joules === null || begin === undefined || begin.joules === null
-        ? null
-        : end.joules - begin.joules;
-    const idle = input.idle?.domains.find((d) => d.domain === end.domain) ?? null;
+  const domains: WindowDomainResult[] = input.begin.domains.map((begin) => {
+    const last = end.domains.find((d) => d.domain === begin.domain);
+    const gross = difference(last?.joules, begin.joules);
+    const idle = input.idle?.domains.find((d) => d.domain === begin.domain) ?? null;
     const idleWatts = idle?.watts ?? null;
     const active = gross === null || idleWatts === null ? null : gross - idleWatts * durationS;
     if (active !== null && active < 0) {
       warnings.push(
-        `${end.domain}: active energy is negative (${active.toFixed(3)} J): the load drew less than the idle baseline; measure idle again`,
+        `${begin.domain}: active energy is negative (${active.toFixed(3)} J): the load drew less than the idle baseline; measure idle again`,
       );
     }
+    const attributed = input.attributedBegin.has(begin.domain)
+      ? difference(input.attributedEnd.get(begin.domain), input.attributedBegin.get(begin.domain))
+      : null;
     return {
-      domain: end.domain,
-      provenance: end.provenance,
-      within: end.within,
+      domain: begin.domain,
+      provenance: begin.provenance,
+      within: begin.within,
       grossJoules: gross,
       idleWatts,
       idleWattsSpread: idle?.spread ?? null,
       activeJoules: active,
       grossJoulesPerInference: perInference(gross, inferences),
       activeJoulesPerInference: perInference(active, inferences),
+      attributedJoules: attributed,
+      attributedJoulesPerInference: perInference(attributed, inferences),
     };
   });
   const sum = (pick: (d: WindowDomainResult) => number | null): number | null => {
@@ -174,6 +208,7 @@ export function meterWindow(
       meter: input.meter,
       state: input.state,
       updatePeriodMs: period,
+      durationS,
       domains,
       totalDomains: input.totalDomains,
       grossJoules: sum((d) => d.grossJoules),

@@ -9,7 +9,7 @@ import { createHttpApp } from '../common/http/app.ts';
 import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../common/http/headers.ts';
 import { route } from '../common/http/routes.ts';
 import { formatServerTiming } from '../common/http/server-timing.ts';
-import { createEnergyMonitor, type EnergyMonitor } from '../energy/index.ts';
+import { createNodeEnergy, type NodeEnergy } from '../energy/index.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { generationRoutes } from './generation/routes.ts';
 import type { GenerationScheduler } from './generation/scheduler.ts';
@@ -37,8 +37,8 @@ export interface InferenceNode {
   /** Loaded models by name. */
   readonly models: ReadonlyMap<string, ServedModel>;
   readonly metrics: NodeMetrics;
-  /** The node's energy meters: cumulative joules (GET /energy), windows for the harness. */
-  readonly energy: EnergyMonitor;
+  /** The node's energy: its own meters, or the machine's energy agent (GET /energy). */
+  readonly energy: NodeEnergy;
   /** Start listening on config.host:config.port (port 0 picks a free one). */
   listen(): Promise<NodeAddress>;
   /**
@@ -68,7 +68,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
   const config = resolveNodeConfig(options as NodeOptions);
   const metrics = new NodeMetrics({ maxBatch: config.maxBatch });
   const models = await loadModels(config, metrics);
-  const energy = createEnergyMonitor(config.energy);
+  const energy = createNodeEnergy(config.energy, { name: config.nodeName });
   try {
     await energy.start();
   } catch (error) {
@@ -115,7 +115,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     serverVersion: packageVersion(),
     accepting: () => http.accepting,
   });
-  route(app, { methods: ['GET'], urls: ['/energy'], handler: async () => energy.snapshot() });
+  route(app, { methods: ['GET'], urls: ['/energy'], handler: () => energy.snapshot() });
   const schedulers = new Map<string, GenerationScheduler>();
   registerStatsRoutes(app, {
     config,

@@ -5,7 +5,6 @@ import {
   CpuTimeAttributor,
   processCpuSeconds,
 } from '../../services/energy/attribution.ts';
-import { USER_HZ } from '../../services/energy/proc-stat.ts';
 
 describe('attributeByCpuTime', () => {
   it('gives a process its share of busy CPU time of the package energy', () => {
@@ -29,47 +28,82 @@ describe('attributeByCpuTime', () => {
 });
 
 describe('CpuTimeAttributor', () => {
-  it('accumulates interval by interval, so busy-while-hot intervals weigh more', () => {
-    let machineTicks = 0;
-    let processSeconds = 0;
-    let packageJoules = 0;
-    const attributor = new CpuTimeAttributor({
-      readMachine: () => ({ busy: machineTicks, total: machineTicks * 2, cpus: 2 }),
-      readProcess: () => processSeconds,
-      minIntervalMs: 1000,
-    });
-    const joules = () => new Map([['rapl/package', packageJoules]]);
-    attributor.update(joules, 0);
-    // Interval 1: the machine is busy 2 CPU-seconds, this process 1 of them; 100 J.
-    machineTicks += 2 * USER_HZ;
-    processSeconds += 1;
-    packageJoules += 100;
-    attributor.update(joules, 1000);
-    assert.equal(attributor.joules('rapl/package'), 50);
-    // An update inside the minimum interval changes nothing.
-    packageJoules += 999;
-    attributor.update(joules, 1500);
-    assert.equal(attributor.joules('rapl/package'), 50);
-    // Interval 2: busy 4 CPU-seconds, this process 1; 1000 J more (999 + 1).
-    machineTicks += 4 * USER_HZ;
-    processSeconds += 1;
-    packageJoules += 1;
-    attributor.update(joules, 2000);
-    assert.equal(attributor.joules('rapl/package'), 50 + 250);
-    assert.equal(attributor.share(), 2 / 6);
+  const point = (
+    ms: number,
+    processSeconds: number,
+    machineSeconds: number,
+    joules: number | null,
+  ) => ({
+    ms,
+    processSeconds,
+    machineSeconds,
+    joules: new Map([['rapl/package', joules]]),
   });
 
-  it('is null for a domain that became unreadable', () => {
-    let j: number | null = 0;
-    let ticks = 0;
-    const attributor = new CpuTimeAttributor({
-      readMachine: () => ({ busy: ticks, total: ticks, cpus: 1 }),
-      readProcess: () => ticks / USER_HZ / 2,
-    });
-    attributor.update(() => new Map([['rapl/package', j]]), 0);
-    ticks += 100;
-    j = null;
-    attributor.update(() => new Map([['rapl/package', j]]), 1000);
-    assert.equal(attributor.joules('rapl/package'), null);
+  it('accumulates interval by interval, so busy-while-hot intervals weigh more', () => {
+    const attributor = new CpuTimeAttributor({ minIntervalMs: 1000 });
+    attributor.advance(point(0, 0, 0, 0));
+    // Interval 1: the machine is busy 2 CPU-seconds, this process 1 of them; 100 J.
+    attributor.advance(point(1000, 1, 2, 100));
+    assert.equal(attributor.at(point(1000, 1, 2, 100)).joules.get('rapl/package'), 50);
+    // An advance inside the minimum interval commits nothing...
+    attributor.advance(point(1500, 1, 2, 1099));
+    // ...and interval 2 (busy 4 CPU-seconds, this process 1; 1000 J more) is one interval.
+    const at = attributor.at(point(2000, 2, 6, 1100));
+    assert.equal(at.joules.get('rapl/package'), 50 + 250);
+    assert.equal(at.share, 2 / 6);
+    assert.equal(at.processSeconds, 2);
+    assert.equal(at.machineSeconds, 6);
+  });
+
+  it('reads the open interval without committing it: the same point reads the same joules', () => {
+    const committing = new CpuTimeAttributor({ minIntervalMs: 1000 });
+    const peeking = new CpuTimeAttributor({ minIntervalMs: 1000 });
+    for (const a of [committing, peeking]) a.advance(point(0, 0, 0, 0));
+    committing.advance(point(1200, 1, 4, 40));
+    const p = point(1200, 1, 4, 40);
+    assert.deepEqual(committing.at(p), peeking.at(p));
+    assert.equal(peeking.at(p).joules.get('rapl/package'), 10);
+  });
+
+  it('splits a short open stretch by the share over the last full interval, not a few ticks', () => {
+    const attributor = new CpuTimeAttributor({ minIntervalMs: 1000 });
+    attributor.advance(point(0, 0, 0, 0));
+    // A full interval at 10% of the busy time...
+    attributor.advance(point(1000, 0.1, 1, 10));
+    // ...then 20 ms in which this process had 1 of 2 ticks while 60 J were counted:
+    // the share over 1020 ms (0.11 / 1.02), not 50%.
+    const at = attributor.at(point(1020, 0.11, 1.02, 70));
+    assert.ok(Math.abs(at.joules.get('rapl/package')! - (1 + (60 * 0.11) / 1.02)) < 1e-9);
+  });
+
+  it('never reports fewer joules than before, when a committed interval revises an estimate', () => {
+    const attributor = new CpuTimeAttributor({ minIntervalMs: 1000 });
+    attributor.advance(point(0, 0, 0, 0));
+    attributor.advance(point(1000, 0.5, 1, 0));
+    // The open stretch, by the share since 0 (50%): 50 of 100 J...
+    assert.equal(attributor.at(point(1100, 0.5, 1, 100)).joules.get('rapl/package'), 50);
+    // ...but the interval's own share turns out 0: the counter holds at 50 J.
+    attributor.advance(point(2000, 0.5, 2, 100));
+    assert.equal(attributor.at(point(2000, 0.5, 2, 100)).joules.get('rapl/package'), 50);
+    attributor.advance(point(3000, 1.5, 3, 200));
+    assert.equal(attributor.at(point(3000, 1.5, 3, 200)).joules.get('rapl/package'), 100);
+  });
+
+  it('is null before the first point and for a domain that became unreadable', () => {
+    const attributor = new CpuTimeAttributor();
+    assert.equal(attributor.at(point(0, 0, 0, 5)).joules.get('rapl/package'), null);
+    attributor.advance(point(0, 0, 0, 0));
+    attributor.advance(point(1000, 0.5, 1, null));
+    assert.equal(attributor.at(point(2000, 1, 2, 10)).joules.get('rapl/package'), null);
+  });
+
+  it('adds nothing for an interval in which the machine did no work', () => {
+    const attributor = new CpuTimeAttributor();
+    attributor.advance(point(0, 0, 0, 0));
+    attributor.advance(point(1000, 0, 0, 30));
+    const at = attributor.at(point(1000, 0, 0, 30));
+    assert.equal(at.joules.get('rapl/package'), 0);
+    assert.equal(at.share, null);
   });
 });

@@ -115,12 +115,20 @@ describe('energy monitor', () => {
     assert.deepEqual(Object.keys(snapshot).sort(), [
       'idle',
       'machine',
+      'meteredBy',
       'meters',
       'notes',
       'process',
+      'processes',
       'since',
       'timestamp',
+      'window',
     ]);
+    assert.deepEqual(snapshot.meteredBy, { kind: 'in-process', pid: process.pid, url: null });
+    assert.deepEqual(snapshot.window, { minUpdatePeriods: 10, onShortWindow: 'warn' });
+    assert.equal(snapshot.process.state, 'running');
+    assert.match(snapshot.process.cpuTime, new RegExp(`^/proc/${process.pid}/stat `));
+    assert.deepEqual(snapshot.processes, [snapshot.process]);
     assert.ok(!Number.isNaN(Date.parse(snapshot.timestamp)));
     assert.equal(snapshot.process.pid, process.pid);
     assert.ok(snapshot.process.cpuSeconds > 0);
