@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import { decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../common/codec.ts';
+import { classify } from '../common/codec-classification.ts';
 import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from '../common/http/latency-budget.ts';
 import { route } from '../common/http/routes.ts';
 import {
@@ -19,6 +20,7 @@ import {
 import type { NodeConfig } from './config.ts';
 import { detectDecoder } from './generation/decoder-layout.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { modelConfig } from './model-config.ts';
 import { stateOf } from './request-state.ts';
 import {
   findModel,
@@ -36,6 +38,12 @@ export interface RouteContext {
   /** False while shutting down. */
   accepting(): boolean;
 }
+
+/**
+ * Triton's extension names (docs/protocol/*.md: each says what Triton lists when it
+ * supports it) for what every node serves.
+ */
+const EXTENSIONS = [BINARY_TENSOR_DATA_EXTENSION, 'classification', 'model_configuration'] as const;
 
 function sessionFailure(model: ServedModel): string | undefined {
   return model.session.failure;
@@ -79,12 +87,20 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
     });
     state.queueMs = result.queueMs;
     state.computeMs = result.computeMs;
+    const classes = decoded.classification;
+    const outputs =
+      classes === undefined
+        ? result.outputs
+        : result.outputs.map((t) => {
+            const count = classes.get(t.name);
+            return count === undefined ? t : classify(t, count, model.batcher.batchable);
+          });
     const encoded = encodeInferResponse(
       {
         model_name: model.name,
         model_version: MODEL_VERSION,
         ...(decoded.id === undefined ? {} : { id: decoded.id }),
-        outputs: result.outputs,
+        outputs,
       },
       decoded,
     );
@@ -117,13 +133,30 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       version: ctx.serverVersion,
       // Triton's generate extension is served only for decoder models.
       extensions: [...ctx.models.values()].some((m) => detectDecoder(m.signature).decoder)
-        ? [BINARY_TENSOR_DATA_EXTENSION, 'generate']
-        : [BINARY_TENSOR_DATA_EXTENSION],
+        ? [...EXTENSIONS, 'generate']
+        : [...EXTENSIONS],
     }),
   );
 
   get(['/v2/models/:model', '/v2/models/:model/versions/:version'], async (request) =>
     modelMetadata(findModel(ctx.models, request.params as ModelParams)),
+  );
+
+  // Triton's model configuration extension (model-config.ts).
+  get(
+    ['/v2/models/:model/config', '/v2/models/:model/versions/:version/config'],
+    async (request) => {
+      const model = findModel(ctx.models, request.params as ModelParams);
+      return modelConfig(
+        {
+          name: model.name,
+          file: model.file,
+          signature: model.signature,
+          batchable: model.batcher.batchable,
+        },
+        ctx.config,
+      );
+    },
   );
 
   get(
