@@ -27,6 +27,8 @@ export interface RequestedOutput {
   name: string;
   /** Ask for this output as binary; defaults to the request's `binary` option. */
   binary?: boolean;
+  /** Ask for its top classes instead (Triton's classification extension): a BYTES output. */
+  classification?: number;
 }
 
 export interface EncodeInferRequestOptions {
@@ -96,9 +98,12 @@ export function encodeInferRequest(
   if (options.outputs !== undefined) {
     const outs = options.outputs.map((o) => {
       const binary = o.binary ?? binaryAll;
-      return binary
-        ? `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":true}}`
-        : `{"name":${JSON.stringify(o.name)}}`;
+      const parameters: Record<string, unknown> = {};
+      if (binary) parameters['binary_data'] = true;
+      if (o.classification !== undefined) parameters['classification'] = o.classification;
+      return Object.keys(parameters).length === 0
+        ? `{"name":${JSON.stringify(o.name)}}`
+        : `{"name":${JSON.stringify(o.name)},"parameters":${JSON.stringify(parameters)}}`;
     });
     json += `,"outputs":[${outs.join(',')}]`;
   }

@@ -7,16 +7,24 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import { decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../common/codec.ts';
+import {
+  type DecodedInferRequest,
+  decodeInferRequest,
+  encodeInferResponse,
+  parseHeaderLength,
+} from '../common/codec.ts';
 import { classify } from '../common/codec-classification.ts';
 import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from '../common/http/latency-budget.ts';
 import { route } from '../common/http/routes.ts';
 import {
   BINARY_TENSOR_DATA_EXTENSION,
+  CLASSIFICATION_EXTENSION,
   INFERENCE_HEADER_CONTENT_LENGTH,
+  MODEL_CONFIGURATION_EXTENSION,
   type ModelMetadata,
   type ServerMetadata,
 } from '../common/oip.ts';
+import type { Tensor } from '../common/tensor.ts';
 import type { NodeConfig } from './config.ts';
 import { detectDecoder } from './generation/decoder-layout.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -43,7 +51,11 @@ export interface RouteContext {
  * Triton's extension names (docs/protocol/*.md: each says what Triton lists when it
  * supports it) for what every node serves.
  */
-const EXTENSIONS = [BINARY_TENSOR_DATA_EXTENSION, 'classification', 'model_configuration'] as const;
+const EXTENSIONS = [
+  BINARY_TENSOR_DATA_EXTENSION,
+  CLASSIFICATION_EXTENSION,
+  MODEL_CONFIGURATION_EXTENSION,
+] as const;
 
 function sessionFailure(model: ServedModel): string | undefined {
   return model.session.failure;
@@ -63,6 +75,29 @@ function modelMetadata(model: ServedModel): ModelMetadata {
     inputs: tensors(model.signature.inputs),
     outputs: tensors(model.signature.outputs),
   };
+}
+
+/**
+ * The outputs as the request asked for them: in the order it listed them (a merged batch
+ * runs with the first request's order, and requests listing the same outputs in another
+ * order merge with it), classified where it asked for classes.
+ */
+function responseOutputs(
+  computed: Tensor[],
+  decoded: DecodedInferRequest,
+  batchable: boolean,
+): Tensor[] {
+  const names = decoded.requestedOutputs;
+  let outputs = computed;
+  if (names?.some((name, i) => computed[i]?.name !== name)) {
+    outputs = names.map((name) => computed.find((t) => t.name === name)!);
+  }
+  const classes = decoded.classification;
+  if (classes === undefined) return outputs;
+  return outputs.map((t) => {
+    const count = classes.get(t.name);
+    return count === undefined ? t : classify(t, count, batchable);
+  });
 }
 
 function inferHandler(ctx: RouteContext): RouteHandlerMethod {
@@ -87,14 +122,7 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
     });
     state.queueMs = result.queueMs;
     state.computeMs = result.computeMs;
-    const classes = decoded.classification;
-    const outputs =
-      classes === undefined
-        ? result.outputs
-        : result.outputs.map((t) => {
-            const count = classes.get(t.name);
-            return count === undefined ? t : classify(t, count, model.batcher.batchable);
-          });
+    const outputs = responseOutputs(result.outputs, decoded, model.batcher.batchable);
     const encoded = encodeInferResponse(
       {
         model_name: model.name,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeInferRequest } from '../../services/common/codec.ts';
+import { decodeInferRequest, encodeInferRequest } from '../../services/common/codec.ts';
 import { classify, formatFixed6 } from '../../services/common/codec-classification.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import type { ModelSignature, Tensor } from '../../services/common/tensor.ts';
@@ -195,6 +195,19 @@ describe('the classification request parameter', () => {
     });
     assert.equal(zero.classification, undefined);
     assert.equal(decodeInferRequest(request(undefined), { signature }).classification, undefined);
+  });
+
+  it('is what our client sends for RequestedOutput.classification', () => {
+    const x: Tensor = { name: 'x', datatype: 'FP32', shape: [1], data: new Float32Array([1]) };
+    const encoded = encodeInferRequest([x], {
+      outputs: [{ name: 'y', classification: 2, binary: true }, { name: 'flag' }],
+    });
+    const decoded = decodeInferRequest(encoded.body, {
+      signature,
+      headerLength: encoded.headerLength,
+    });
+    assert.deepEqual([...(decoded.classification ?? [])], [['y', 2]]);
+    assert.deepEqual([...decoded.binaryOutputs], ['y']);
   });
 
   it('refuses a count that is not a non-negative integer, and outputs that cannot be ranked', () => {

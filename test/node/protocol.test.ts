@@ -20,7 +20,7 @@ import type { Tensor } from '../../services/common/tensor.ts';
 import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { assertErrorAnswer } from '../support/errors.ts';
-import { inProcessOutputs } from './test-support.ts';
+import { inProcessOutputs, metricValue } from './test-support.ts';
 
 const BODY_LIMIT = 256 * 1024;
 const MAX_BATCH = 4;
@@ -244,6 +244,42 @@ describe('compressed request bodies', () => {
       }),
     );
     assert.deepEqual(packed['output_ids'], plain['output_ids']);
+  });
+});
+
+describe('requested outputs', () => {
+  it('come in the order each request listed them, also when requests listing them differently merge', async () => {
+    const orders = [
+      ['big_out', 'ubig_out', 'f_out'],
+      ['f_out', 'big_out', 'ubig_out'],
+    ];
+    const runs = async () => {
+      const text = await node.metrics.text();
+      return metricValue(text, 'edgeshift_batch_size_count{model="wide"}');
+    };
+    // Requests that arrive together merge; try until a round shows it (fewer runs than requests).
+    let merged = false;
+    for (let round = 0; round < 20 && !merged; round++) {
+      const before = await runs();
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => {
+          const outputs = orders[i % 2]!.map((name) => ({ name }));
+          const request = encodeInferRequest(wideInputs(), { outputs });
+          return node.app.inject({
+            method: 'POST',
+            url: '/v2/models/wide/infer',
+            payload: request.body,
+          });
+        }),
+      );
+      answers.forEach((answer, i) => {
+        assert.equal(answer.statusCode, 200, answer.body);
+        const names = decodeInferResponse(answer.rawPayload).outputs.map((o) => o.name);
+        assert.deepEqual(names, orders[i % 2], `request ${i}`);
+      });
+      merged = (await runs()) - before < answers.length;
+    }
+    assert.ok(merged, 'no two requests merged in 20 rounds');
   });
 });
 
