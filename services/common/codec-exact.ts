@@ -5,7 +5,7 @@
  * Infinity tokens Triton writes. The fast path is always JSON.parse; these run only when
  * a decoder finds it needs them.
  */
-import { isLosslessNumber, parse as parseLossless } from 'lossless-json';
+import { parse as parseLossless } from 'lossless-json';
 import { describe, isPlainObject } from './codec-body.ts';
 import { EdgeshiftError, type ErrorCode } from './errors.ts';
 
@@ -78,13 +78,12 @@ function toNumbers(value: unknown): unknown {
 export type JsonPath = readonly (string | number)[];
 
 /**
- * The JSON text of a body, to quote a number exactly as it was sent. Parsed (with every
- * number kept as its literal text) only when an error message first asks.
+ * The JSON text of a body, to quote a number exactly as it was sent. The text is valid
+ * JSON (JSON.parse read it); a lookup walks it along the path, skipping every other value
+ * without building it, so an error in a large body costs one scan and no memory.
  */
 export class SentJson {
   readonly #text: string;
-  #tree: unknown;
-  #parsed = false;
 
   constructor(text: string) {
     this.#text = text;
@@ -92,21 +91,92 @@ export class SentJson {
 
   /** The number literal at `path`, character for character; undefined when there is none. */
   numberAt(path: JsonPath): string | undefined {
-    if (!this.#parsed) {
-      this.#parsed = true;
-      try {
-        this.#tree = parseLossless(this.#text, null, { onDuplicateKey: lastWins });
-      } catch {
-        this.#tree = undefined;
-      }
-    }
-    let node = this.#tree;
+    const text = this.#text;
+    let i = skipSpace(text, 0);
     for (const key of path) {
-      if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
-      node = (node as Record<string | number, unknown>)[key];
+      const at = typeof key === 'string' ? memberAt(text, i, key) : elementAt(text, i, key);
+      if (at === undefined) return undefined;
+      i = at;
     }
-    return isLosslessNumber(node) ? node.value : undefined;
+    const match = NUMBER_AT.exec(text.slice(i, i + MAX_NUMBER_TEXT));
+    return match === null ? undefined : match[0];
   }
+}
+
+/** A JSON number at the start of the text (RFC 8259 §6). */
+const NUMBER_AT = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?(?![\d.eE+-])/;
+/** Longer literals are not quoted (the message would cut them at 60 characters anyway). */
+const MAX_NUMBER_TEXT = 4096;
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** The index just after the string that starts at `i` (a quote). */
+function skipString(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x5c) j++;
+    else if (c === 0x22) return j + 1;
+  }
+  return text.length;
+}
+
+/** The index just after the value that starts at `i`. */
+function skipValue(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c === 0x22) return skipString(text, i);
+  if (c !== 0x5b && c !== 0x7b) {
+    let j = i;
+    while (j < text.length && !',]} \n\r\t'.includes(text[j]!)) j++;
+    return j;
+  }
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    const d = text.charCodeAt(j);
+    if (d === 0x22) j = skipString(text, j) - 1;
+    else if (d === 0x5b || d === 0x7b) depth++;
+    else if (d === 0x5d || d === 0x7d) {
+      depth--;
+      if (depth === 0) return j + 1;
+    }
+  }
+  return text.length;
+}
+
+/** Where the value of member `key` of the object at `i` starts (the last one, as JSON.parse keeps). */
+function memberAt(text: string, i: number, key: string): number | undefined {
+  if (text.charCodeAt(i) !== 0x7b) return undefined;
+  let found: number | undefined;
+  let j = skipSpace(text, i + 1);
+  while (j < text.length && text.charCodeAt(j) === 0x22) {
+    const end = skipString(text, j);
+    const name = JSON.parse(text.slice(j, end)) as string;
+    j = skipSpace(text, skipSpace(text, end) + 1);
+    if (name === key) found = j;
+    j = skipSpace(text, skipValue(text, j));
+    if (text.charCodeAt(j) !== 0x2c) break;
+    j = skipSpace(text, j + 1);
+  }
+  return found;
+}
+
+/** Where element `index` of the array at `i` starts. */
+function elementAt(text: string, i: number, index: number): number | undefined {
+  if (text.charCodeAt(i) !== 0x5b) return undefined;
+  let j = skipSpace(text, i + 1);
+  if (text.charCodeAt(j) === 0x5d) return undefined;
+  for (let k = 0; k < index; k++) {
+    j = skipSpace(text, skipValue(text, j));
+    if (text.charCodeAt(j) !== 0x2c) return undefined;
+    j = skipSpace(text, j + 1);
+  }
+  return j;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   encodeInferResponse,
 } from '../../services/common/codec.ts';
 import { describe as describeValue } from '../../services/common/codec-body.ts';
+import { SentJson } from '../../services/common/codec-exact.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import type { Datatype, ModelSignature } from '../../services/common/tensor.ts';
 
@@ -283,6 +284,92 @@ describe('error messages quote numbers as they were sent', () => {
   it('describe() quotes BigInts by their digits and never throws on them', () => {
     assert.equal(describeValue(2n ** 64n), '18446744073709551616');
     assert.equal(describeValue({ a: 2n ** 63n }), '{"a":"9223372036854775808"}');
+  });
+});
+
+describe('SentJson.numberAt', () => {
+  // A JSON tree whose number leaves are literals in any spelling JSON allows.
+  type Node =
+    | { literal: string }
+    | Node[]
+    | { members: [string, Node][] }
+    | string
+    | boolean
+    | null;
+  const literal = fc
+    .tuple(
+      fc.boolean(),
+      fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9]\d{0,25}$/)),
+      fc.option(fc.stringMatching(/^\d{1,6}$/), { nil: undefined }),
+      fc.option(
+        fc.tuple(
+          fc.constantFrom('e', 'E'),
+          fc.constantFrom('', '+', '-'),
+          fc.stringMatching(/^\d{1,3}$/),
+        ),
+        {
+          nil: undefined,
+        },
+      ),
+    )
+    .map(([minus, int, frac, exp]) => ({
+      literal: `${minus ? '-' : ''}${int}${frac === undefined ? '' : `.${frac}`}${exp === undefined ? '' : exp.join('')}`,
+    }));
+  const { tree } = fc.letrec<{ tree: Node }>((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small' },
+      literal,
+      fc.string({ unit: 'binary', maxLength: 5 }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('tree'), { maxLength: 4 }),
+      fc
+        .array(fc.tuple(fc.constantFrom('a', 'b', '"q"', '[x]', '{y}', '\\'), tie('tree')), {
+          maxLength: 4,
+        })
+        .map((members) => ({ members })),
+    ),
+  }));
+  const space = fc.constantFrom('', ' ', '\n\t ');
+
+  function write(node: Node, ws: string): string {
+    if (node !== null && typeof node === 'object' && 'literal' in node) return node.literal;
+    if (Array.isArray(node))
+      return `[${ws}${node.map((n) => write(n, ws)).join(`${ws},${ws}`)}${ws}]`;
+    if (node !== null && typeof node === 'object') {
+      const members = node.members.map(
+        ([k, v]) => `${JSON.stringify(k)}${ws}:${ws}${write(v, ws)}`,
+      );
+      return `{${ws}${members.join(`,${ws}`)}${ws}}`;
+    }
+    return JSON.stringify(node);
+  }
+
+  /** Every number leaf JSON.parse keeps (the last of duplicate keys), with its path. */
+  function leaves(node: Node, path: (string | number)[], out: [(string | number)[], string][]) {
+    if (node !== null && typeof node === 'object' && 'literal' in node)
+      out.push([path, node.literal]);
+    else if (Array.isArray(node)) node.forEach((n, i) => leaves(n, [...path, i], out));
+    else if (node !== null && typeof node === 'object') {
+      const last = new Map(node.members);
+      for (const [k, v] of last) leaves(v, [...path, k], out);
+    }
+    return out;
+  }
+
+  it('finds every number literal the parsed value holds, spelled as written', () => {
+    fc.assert(
+      fc.property(tree, space, (root, ws) => {
+        const text = `${ws}${write(root, ws)}${ws}`;
+        JSON.parse(text);
+        const sent = new SentJson(text);
+        for (const [path, expected] of leaves(root, [], []))
+          assert.equal(sent.numberAt(path), expected, text);
+        assert.equal(sent.numberAt(['no such key']), undefined);
+        assert.equal(sent.numberAt([99]), undefined);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
