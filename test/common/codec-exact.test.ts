@@ -349,8 +349,9 @@ describe('SentJson.numberAt', () => {
   function leaves(node: Node, path: (string | number)[], out: [(string | number)[], string][]) {
     if (node !== null && typeof node === 'object' && 'literal' in node)
       out.push([path, node.literal]);
-    else if (Array.isArray(node)) node.forEach((n, i) => leaves(n, [...path, i], out));
-    else if (node !== null && typeof node === 'object') {
+    else if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) leaves(node[i]!, [...path, i], out);
+    } else if (node !== null && typeof node === 'object') {
       const last = new Map(node.members);
       for (const [k, v] of last) leaves(v, [...path, k], out);
     }
