@@ -4,6 +4,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { quoteNonFiniteTokens } from './codec-exact.ts';
 import { EdgeshiftError } from './errors.ts';
 
 const HEADER_LENGTH_DIGITS = /^\d{1,15}$/;
@@ -27,8 +28,18 @@ export function parseHeaderLength(value: string | string[] | undefined): number 
 
 export interface SplitBody {
   json: unknown;
+  /** The JSON text that was parsed, for an exact re-parse or for quoting what was sent. */
+  text: string;
   /** Bytes after the JSON object; empty for a JSON-only body. */
   binary: Uint8Array;
+}
+
+export interface SplitOptions {
+  /**
+   * Read bare `NaN`, `Infinity` and `-Infinity` tokens as the strings "NaN", "Infinity"
+   * and "-Infinity" (Triton writes non-finite floats so): for responses only.
+   */
+  nonFiniteTokens?: boolean;
 }
 
 /**
@@ -36,7 +47,11 @@ export interface SplitBody {
  * the rest. Throws ES_BAD_REQUEST for an impossible header length, ES_INVALID_JSON for
  * bytes that are not UTF-8 JSON (RFC 8259 §8.1 requires UTF-8).
  */
-export function splitBody(body: Uint8Array, headerLength: number | undefined): SplitBody {
+export function splitBody(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  options?: SplitOptions,
+): SplitBody {
   let jsonBytes = body;
   let binary = body.subarray(body.length);
   if (headerLength !== undefined) {
@@ -68,25 +83,45 @@ export function splitBody(body: Uint8Array, headerLength: number | undefined): S
   if (!isUtf8(jsonBytes)) {
     throw new EdgeshiftError('ES_INVALID_JSON', 'the JSON part of the body is not valid UTF-8');
   }
+  let text = Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.length).toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(
-      Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.length).toString('utf8'),
-    );
+    json = JSON.parse(text);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new EdgeshiftError('ES_INVALID_JSON', `the body is not valid JSON: ${reason}`);
+    const quoted = options?.nonFiniteTokens === true ? quoteNonFiniteTokens(text) : undefined;
+    if (quoted === undefined) throw invalidJson(err);
+    try {
+      json = JSON.parse(quoted);
+    } catch {
+      throw invalidJson(err);
+    }
+    text = quoted;
   }
-  return { json, binary };
+  return { json, text, binary };
+}
+
+function invalidJson(err: unknown): EdgeshiftError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new EdgeshiftError('ES_INVALID_JSON', `the body is not valid JSON: ${reason}`);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Quotes a value for an error message, keeping the message short. */
+/**
+ * Quotes a value for an error message, keeping the message short. A BigInt (an exactly
+ * parsed 64-bit integer) is its decimal digits. A number is JSON.stringify's spelling of
+ * it, which need not be the client's: describeSent (codec-exact.ts) quotes the literal.
+ */
 export function describe(value: unknown): string {
   if (value === undefined) return 'missing';
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? String(value));
+  } catch {
+    // An object holding exactly parsed BigInts, which JSON.stringify refuses.
+    text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}` : v));
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

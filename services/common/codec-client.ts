@@ -5,7 +5,8 @@
 
 import { expectedBinarySize, readBinaryTensorData } from './codec-binary.ts';
 import { describe, isPlainObject, splitBody } from './codec-body.ts';
-import { jsonUnrepresentable, readJsonTensorData } from './codec-json.ts';
+import { NEEDS_EXACT_PARSE, parseExactly, quoteAt, SentJson } from './codec-exact.ts';
+import { jsonUnrepresentable, readJsonTensorData, requoteElement } from './codec-json.ts';
 import {
   assembleBody,
   assertTensorConsistent,
@@ -26,6 +27,8 @@ export interface RequestedOutput {
   name: string;
   /** Ask for this output as binary; defaults to the request's `binary` option. */
   binary?: boolean;
+  /** Ask for its top classes instead (Triton's classification extension): a BYTES output. */
+  classification?: number;
 }
 
 export interface EncodeInferRequestOptions {
@@ -95,9 +98,12 @@ export function encodeInferRequest(
   if (options.outputs !== undefined) {
     const outs = options.outputs.map((o) => {
       const binary = o.binary ?? binaryAll;
-      return binary
-        ? `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":true}}`
-        : `{"name":${JSON.stringify(o.name)}}`;
+      const parameters: Record<string, unknown> = {};
+      if (binary) parameters['binary_data'] = true;
+      if (o.classification !== undefined) parameters['classification'] = o.classification;
+      return Object.keys(parameters).length === 0
+        ? `{"name":${JSON.stringify(o.name)}}`
+        : `{"name":${JSON.stringify(o.name)},"parameters":${JSON.stringify(parameters)}}`;
     });
     json += `,"outputs":[${outs.join(',')}]`;
   }
@@ -110,10 +116,11 @@ export type DecodedInferResponse = InferResponseContent;
 
 /**
  * Decodes an inference response (JSON, or JSON header + binary outputs when
- * `headerLength` is given). JSON `null` in FP32/FP64 data reads as NaN; JSON INT64/UINT64
- * numbers beyond 2^53 arrive rounded by JSON.parse (ask for binary outputs to get them
- * exactly). A malformed
- * response throws EdgeshiftError ES_INTERNAL naming what is wrong.
+ * `headerLength` is given). Values arrive exactly: INT64/UINT64 numbers beyond 2^53 are
+ * re-parsed without rounding; in FP32/FP64 data, Triton's bare `NaN`, `Infinity` and
+ * `-Infinity` tokens (and the same words as strings) are those values, and `null` reads
+ * as NaN. A malformed response throws EdgeshiftError ES_BAD_RESPONSE naming what is
+ * wrong.
  *
  * @example
  * const res = decodeInferResponse(body, parseHeaderLength(headers['inference-header-content-length']));
@@ -121,10 +128,16 @@ export type DecodedInferResponse = InferResponseContent;
  */
 export function decodeInferResponse(body: Uint8Array, headerLength?: number): DecodedInferResponse {
   try {
-    return decodeResponse(body, headerLength);
+    const { json, text, binary } = splitBody(body, headerLength, { nonFiniteTokens: true });
+    try {
+      return decodeResponse(json, text, binary, false);
+    } catch (err) {
+      if (err !== NEEDS_EXACT_PARSE) throw err;
+      return decodeResponse(parseExactly(text, 'outputs'), text, binary, true);
+    }
   } catch (err) {
     if (err instanceof EdgeshiftError) {
-      throw new EdgeshiftError('ES_INTERNAL', `invalid inference response: ${err.message}`, {
+      throw new EdgeshiftError('ES_BAD_RESPONSE', `invalid inference response: ${err.message}`, {
         cause: err,
       });
     }
@@ -132,8 +145,12 @@ export function decodeInferResponse(body: Uint8Array, headerLength?: number): De
   }
 }
 
-function decodeResponse(body: Uint8Array, headerLength: number | undefined): DecodedInferResponse {
-  const { json: root, binary } = splitBody(body, headerLength);
+function decodeResponse(
+  root: unknown,
+  text: string,
+  binary: Uint8Array,
+  exact: boolean,
+): DecodedInferResponse {
   if (!isPlainObject(root))
     throw new EdgeshiftError('ES_BAD_REQUEST', 'the body is not a JSON object');
   const modelName = root['model_name'];
@@ -186,7 +203,13 @@ function decodeResponse(body: Uint8Array, headerLength: number | undefined): Dec
         `${what}: unknown datatype ${describe(datatype)}`,
       );
     }
-    const shape = readWireShape(wire['shape'], what);
+    let shape: number[];
+    try {
+      shape = readWireShape(wire['shape'], what);
+    } catch (err) {
+      const dimension = (err as { index?: number }).index ?? 0;
+      throw quoteAt(err, new SentJson(text), ['outputs', k, 'shape', dimension]);
+    }
     const count = shapeProduct(shape);
     if (count > DEFAULT_MAX_ELEMENTS) {
       throw new EdgeshiftError(
@@ -214,7 +237,14 @@ function decodeResponse(body: Uint8Array, headerLength: number | undefined): Dec
       pending.push({ slot: k, what, count, size });
       data = undefined;
     } else {
-      data = readJsonTensorData(what, datatype, shape, count, wire['data'], { response: true });
+      try {
+        data = readJsonTensorData(what, datatype, shape, count, wire['data'], {
+          response: true,
+          exact,
+        });
+      } catch (err) {
+        throw requoteElement(err, new SentJson(text), ['outputs', k, 'data'], shape, wire['data']);
+      }
     }
     // Binary outputs get their data below, once every size is known.
     result.outputs.push({ name, datatype, shape, data: data ?? [] });

@@ -4,7 +4,13 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { describe } from './codec-body.ts';
+import {
+  ElementError,
+  type JsonPath,
+  NEEDS_EXACT_PARSE,
+  quoteAt,
+  type SentJson,
+} from './codec-exact.ts';
 import {
   allocateTensorData,
   type FixedDatatype,
@@ -28,14 +34,69 @@ const DECIMAL_INTEGER = /^-?\d+$/;
 const LEADING_ZEROS = /^(-?)0+(?=\d)/;
 const NON_FINITE_SPELLING = /^[+-]?(nan|inf|infinity)$/i;
 
+/**
+ * Non-finite floats in a response, as Triton writes them (bare tokens that splitBody
+ * quotes) and as the proto3 JSON mapping spells them.
+ */
+const NON_FINITE_WORDS: Readonly<Record<string, number>> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
+};
+
+/** Reading a response rather than a request (see JsonReadOptions.response). */
+const RESPONSE = 1;
+/** The data came from parseExactly: 64-bit integers beyond 2^53 are BigInts. */
+const EXACT = 2;
+
 export interface JsonReadOptions {
   /**
-   * Read a response rather than a request: `null` in FP32/FP64 data is NaN (we write
-   * non-finite values as null), and INT64/UINT64 numbers beyond 2^53 are accepted as
-   * JSON.parse rounded them (a server may write them exactly; JavaScript cannot read
-   * them exactly).
+   * Read a response rather than a request: in FP32/FP64 data, the strings "NaN",
+   * "Infinity" and "-Infinity" (Triton's bare tokens, which splitBody quotes, or the
+   * proto3 JSON spelling) are those values, and `null` is NaN (what edgeshift wrote
+   * before, and what servers whose JSON writer cannot spell NaN write).
    */
   response?: boolean;
+  /**
+   * The data comes from parseExactly. Without it, a 64-bit integer element that
+   * JSON.parse may have rounded throws NEEDS_EXACT_PARSE, so the caller parses the body
+   * exactly and reads it again.
+   */
+  exact?: boolean;
+}
+
+/**
+ * `err`, with a rejected number quoted as it appears in the sent JSON: `dataPath` leads
+ * to the tensor's `data`, whose layout (flat, nested or a bare scalar) `shape` and `data`
+ * give. Anything else passes through unchanged.
+ */
+export function requoteElement(
+  err: unknown,
+  sent: SentJson,
+  dataPath: JsonPath,
+  shape: readonly number[],
+  data: unknown,
+): unknown {
+  if (!(err instanceof ElementError)) return err;
+  return quoteAt(err, sent, [...dataPath, ...elementPath(shape, data, err.index)]);
+}
+
+/** Where flat element `index` sits inside `data`: [] for a bare scalar, [i] when flat, nested indices otherwise. */
+function elementPath(shape: readonly number[], data: unknown, index: number): number[] {
+  if (!Array.isArray(data)) return [];
+  if (!isNested(shape, data)) return [index];
+  const path: number[] = new Array(shape.length);
+  let rest = index;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const size = shape[d]!;
+    path[d] = rest % size;
+    rest = Math.floor(rest / size);
+  }
+  return path;
+}
+
+function isNested(shape: readonly number[], data: unknown[]): boolean {
+  return shape.length >= 2 && data.length > 0 && Array.isArray(data[0]);
 }
 
 /**
@@ -69,10 +130,10 @@ export function readJsonTensorData(
   }
   const out = allocateTensorData(datatype, count);
   const fill = FILLERS[datatype];
-  const response = options.response === true;
+  const flags = (options.response === true ? RESPONSE : 0) | (options.exact === true ? EXACT : 0);
   let offset = 0;
   for (const row of rows) {
-    fill(what, row, out, offset, response);
+    fill(what, row, out, offset, flags);
     offset += row.length;
   }
   return out;
@@ -96,7 +157,7 @@ function collectRows(
       `${what}: 'data' must be an array (flat row-major or nested like the shape)`,
     );
   }
-  if (shape.length >= 2 && data.length > 0 && Array.isArray(data[0])) {
+  if (isNested(shape, data)) {
     const rows: unknown[][] = [];
     collectNested(what, shape, data, 0, rows);
     return rows;
@@ -144,7 +205,7 @@ type Filler = (
   row: unknown[],
   out: NumericTypedArray,
   offset: number,
-  response: boolean,
+  flags: number,
 ) => void;
 
 /** Explains why `value` at flat index `index` is not a valid element of `datatype`. */
@@ -154,46 +215,70 @@ function badElement(
   index: number,
   value: unknown,
 ): EdgeshiftError {
+  const at = `${what}: 'data' element ${index} is`;
   if (Array.isArray(value)) {
     return new EdgeshiftError(
       'ES_SHAPE_MISMATCH',
       `${what}: 'data' element ${index} is an array; nested data must follow the shape at every level`,
     );
   }
-  const shown = describe(value);
-  if (
-    (datatype === 'FP32' || datatype === 'FP64') &&
-    typeof value === 'string' &&
-    NON_FINITE_SPELLING.test(value)
-  ) {
-    return new EdgeshiftError(
+  const float = datatype === 'FP32' || datatype === 'FP64';
+  const wide = datatype === 'INT64' || datatype === 'UINT64';
+  if (float && typeof value === 'string' && NON_FINITE_SPELLING.test(value)) {
+    return new ElementError(
       'ES_NON_FINITE',
-      `${what}: 'data' element ${index} is ${shown}; JSON cannot carry NaN or Infinity, send them with the binary tensor data extension`,
+      index,
+      value,
+      (shown) =>
+        `${at} ${shown}; JSON cannot carry NaN or Infinity, send them with the binary tensor data extension`,
     );
   }
   if (datatype === 'BOOL') {
-    return new EdgeshiftError(
+    return new ElementError(
       'ES_INVALID_TENSOR',
-      `${what}: 'data' element ${index} is ${shown}; BOOL data must be JSON booleans`,
+      index,
+      value,
+      (shown) => `${at} ${shown}; BOOL data must be JSON booleans`,
     );
   }
   if (datatype === 'BYTES') {
-    return new EdgeshiftError(
+    return new ElementError(
       'ES_INVALID_TENSOR',
-      `${what}: 'data' element ${index} is ${shown}; BYTES data must be JSON strings`,
+      index,
+      value,
+      (shown) => `${at} ${shown}; BYTES data must be JSON strings`,
     );
   }
-  if (typeof value === 'number') {
-    const kind = datatype === 'FP32' || datatype === 'FP64' ? 'a finite number' : 'an integer';
-    return new EdgeshiftError(
+  if (
+    wide &&
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    !Number.isSafeInteger(value)
+  ) {
+    return new ElementError(
       'ES_INVALID_TENSOR',
-      `${what}: 'data' element ${index} is ${shown}, out of range for ${datatype} (expected ${kind} ${RANGE[datatype]})`,
+      index,
+      value,
+      (shown) =>
+        `${at} ${shown}; a ${datatype} element beyond ±(2^53-1) must be written with all its digits (no fraction or exponent) or as a decimal string, and lie ${RANGE[datatype]}`,
     );
   }
-  const wide = datatype === 'INT64' || datatype === 'UINT64' ? ' or a decimal integer string' : '';
-  return new EdgeshiftError(
+  if (typeof value === 'number' || typeof value === 'bigint') {
+    const kind = float ? 'a finite number' : 'an integer';
+    return new ElementError(
+      'ES_INVALID_TENSOR',
+      index,
+      value,
+      (shown) =>
+        `${at} ${shown}, out of range for ${datatype} (expected ${kind} ${RANGE[datatype]})`,
+    );
+  }
+  const alternative = wide ? ' or decimal integer strings' : '';
+  return new ElementError(
     'ES_INVALID_TENSOR',
-    `${what}: 'data' element ${index} is ${shown}; ${datatype} data must be JSON numbers${wide}`,
+    index,
+    value,
+    (shown) => `${at} ${shown}; ${datatype} data must be JSON numbers${alternative}`,
   );
 }
 
@@ -205,11 +290,11 @@ const RANGE: Record<Datatype, string> = {
   UINT8: 'in [0, 255]',
   UINT16: 'in [0, 65535]',
   UINT32: 'in [0, 4294967295]',
-  UINT64: 'in [0, 2^53-1] as a number, [0, 2^64-1] as a decimal string',
+  UINT64: 'in [0, 18446744073709551615]',
   INT8: 'in [-128, 127]',
   INT16: 'in [-32768, 32767]',
   INT32: 'in [-2147483648, 2147483647]',
-  INT64: 'in ±(2^53-1) as a number, [-2^63, 2^63-1] as a decimal string',
+  INT64: 'in [-9223372036854775808, 9223372036854775807]',
   FP32: 'within ±3.4028235e38',
   FP64: '',
 };
@@ -245,13 +330,17 @@ function smallIntFiller(datatype: Datatype, check: (v: number) => boolean): Fill
 
 /**
  * INT64/UINT64 from safe-integer numbers (written as two 32-bit halves: no BigInt per
- * element) or from decimal strings (exact, the proto3 JSON mapping of 64-bit integers).
+ * element), from BigInts (parseExactly's integer literals beyond 2^53), or from decimal
+ * strings (exact, the proto3 JSON mapping of 64-bit integers). Any other integral number
+ * may have been rounded by JSON.parse: without EXACT that asks for an exact parse.
  */
 function int64Filler(datatype: 'INT64' | 'UINT64'): Filler {
   const signed = datatype === 'INT64';
+  const min = signed ? INT64_MIN : 0n;
+  const max = signed ? INT64_MAX : UINT64_MAX;
   const lo = HOST_IS_LITTLE_ENDIAN ? 0 : 1;
   const hi = 1 - lo;
-  return (what, row, out, offset, response) => {
+  return (what, row, out, offset, flags) => {
     const words = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
     const big = out as BigInt64Array | BigUint64Array;
     for (let i = 0; i < row.length; i++) {
@@ -261,24 +350,23 @@ function int64Filler(datatype: 'INT64' | 'UINT64'): Filler {
         const high = Math.floor(v / TWO_POW_32);
         words[2 * at + lo] = v - high * TWO_POW_32;
         words[2 * at + hi] = high >>> 0;
+      } else if (typeof v === 'bigint') {
+        if (v < min || v > max) throw rangeError(what, datatype, at, v);
+        big[at] = v;
       } else if (typeof v === 'string' && DECIMAL_INTEGER.test(v)) {
         // Without leading zeros, 21 characters hold every 64-bit value with its sign;
         // longer strings are out of range and never reach BigInt.
         const digits = v.replace(LEADING_ZEROS, '$1');
         const n = digits.length <= 21 ? BigInt(digits) : UINT64_MAX + 1n;
-        if (signed ? n < INT64_MIN || n > INT64_MAX : n < 0n || n > UINT64_MAX) {
-          throw new EdgeshiftError(
-            'ES_INVALID_TENSOR',
-            `${what}: 'data' element ${at} is ${describe(v)}, out of range for ${datatype} (${RANGE[datatype]})`,
-          );
-        }
+        if (n < min || n > max) throw rangeError(what, datatype, at, v);
         big[at] = n;
-      } else if (response && typeof v === 'number' && Number.isInteger(v)) {
-        // 2^63 and 2^64 are where JSON.parse puts INT64/UINT64 maxima: saturate, never wrap.
-        const n = BigInt(v);
-        const min = signed ? INT64_MIN : 0n;
-        const max = signed ? INT64_MAX : UINT64_MAX;
-        big[at] = n < min ? min : n > max ? max : n;
+      } else if (
+        (flags & EXACT) === 0 &&
+        typeof v === 'number' &&
+        Number.isInteger(v) &&
+        !Number.isSafeInteger(v)
+      ) {
+        throw NEEDS_EXACT_PARSE;
       } else {
         throw badElement(what, datatype, at, v);
       }
@@ -286,19 +374,50 @@ function int64Filler(datatype: 'INT64' | 'UINT64'): Filler {
   };
 }
 
+function rangeError(what: string, datatype: Datatype, index: number, value: unknown): ElementError {
+  return new ElementError(
+    'ES_INVALID_TENSOR',
+    index,
+    value,
+    (shown) =>
+      `${what}: 'data' element ${index} is ${shown}, out of range for ${datatype} (${RANGE[datatype]})`,
+  );
+}
+
+/**
+ * The float an element other than a plain in-range number stands for: a BigInt
+ * (parseExactly's long integer literal) rounds as JSON.parse would; a response may
+ * carry non-finite values as words or null.
+ */
+function unusualFloat(
+  what: string,
+  datatype: 'FP32' | 'FP64',
+  index: number,
+  v: unknown,
+  flags: number,
+): number {
+  if (typeof v === 'bigint') {
+    const n = Number(v);
+    if (datatype === 'FP64' ? n - n === 0 : n < FP32_OVERFLOW && n > -FP32_OVERFLOW) return n;
+  } else if ((flags & RESPONSE) !== 0) {
+    if (v === null) return Number.NaN;
+    if (typeof v === 'string' && Object.hasOwn(NON_FINITE_WORDS, v)) return NON_FINITE_WORDS[v]!;
+  }
+  throw badElement(what, datatype, index, v);
+}
+
 function fillFp32(
   what: string,
   row: unknown[],
   out: NumericTypedArray,
   offset: number,
-  response: boolean,
+  flags: number,
 ): void {
   const o = out as Float32Array;
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
     if (typeof v === 'number' && v < FP32_OVERFLOW && v > -FP32_OVERFLOW) o[offset + i] = v;
-    else if (v === null && response) o[offset + i] = Number.NaN;
-    else throw badElement(what, 'FP32', offset + i, v);
+    else o[offset + i] = unusualFloat(what, 'FP32', offset + i, v, flags);
   }
 }
 
@@ -307,15 +426,14 @@ function fillFp64(
   row: unknown[],
   out: NumericTypedArray,
   offset: number,
-  response: boolean,
+  flags: number,
 ): void {
   const o = out as Float64Array;
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
     // JSON.parse turns out-of-range literals such as 1e400 into Infinity.
     if (typeof v === 'number' && v - v === 0) o[offset + i] = v;
-    else if (v === null && response) o[offset + i] = Number.NaN;
-    else throw badElement(what, 'FP64', offset + i, v);
+    else o[offset + i] = unusualFloat(what, 'FP64', offset + i, v, flags);
   }
 }
 
@@ -352,7 +470,10 @@ export function jsonUnrepresentable(datatype: Datatype, data: TensorData): strin
 
 /**
  * Writes typed tensor contents as a flat JSON array. NaN and ±Infinity, which JSON has
- * no numbers for, become `null`. INT64/UINT64 are written with all their digits.
+ * no numbers for, are the bare tokens `NaN`, `Infinity` and `-Infinity`, as Triton's
+ * writer (rapidjson with kWriteNanAndInfFlag) puts them: Python's json and tritonclient
+ * read them exactly, strict parsers refuse the body rather than lose the values.
+ * Negative zero keeps its sign. INT64/UINT64 are written with all their digits.
  * FP16/BF16 and non-UTF-8 BYTES must be sent as binary instead (see jsonUnrepresentable).
  */
 export function writeJsonTensorData(datatype: Datatype, data: TensorData): string {
@@ -377,10 +498,11 @@ export function writeJsonTensorData(datatype: Datatype, data: TensorData): strin
     }
     case 'FP32':
     case 'FP64': {
+      // join spells NaN and ±Infinity as the tokens above, but writes -0 as 0.
       const d = data as Float32Array | Float64Array;
       for (let i = 0; i < d.length; i++) {
         const v = d[i]!;
-        if (v - v !== 0) return writeWithNulls(d);
+        if (v === 0 && 1 / v < 0) return writeSignedZeros(d);
       }
       return '[' + d.join(',') + ']';
     }
@@ -393,11 +515,11 @@ export function writeJsonTensorData(datatype: Datatype, data: TensorData): strin
   }
 }
 
-function writeWithNulls(d: Float32Array | Float64Array): string {
+function writeSignedZeros(d: Float32Array | Float64Array): string {
   let s = '[';
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
-    s += (i === 0 ? '' : ',') + (v - v === 0 ? String(v) : 'null');
+    s += (i === 0 ? '' : ',') + (v === 0 && 1 / v < 0 ? '-0' : String(v));
   }
   return s + ']';
 }

@@ -5,7 +5,9 @@
 
 import { BYTES_LENGTH_PREFIX, expectedBinarySize, readBinaryTensorData } from './codec-binary.ts';
 import { describe, isPlainObject, splitBody } from './codec-body.ts';
-import { readJsonTensorData } from './codec-json.ts';
+import { CLASSIFICATION_DATATYPES, CLASSIFICATION_PARAMETER } from './codec-classification.ts';
+import { describeSent, NEEDS_EXACT_PARSE, parseExactly, quoteAt, SentJson } from './codec-exact.ts';
+import { readJsonTensorData, requoteElement } from './codec-json.ts';
 import {
   DEFAULT_MAX_ELEMENTS,
   formatShape,
@@ -35,6 +37,11 @@ export interface DecodedInferRequest {
   binaryOutputs: Set<string>;
   /** `binary_data_output: true` with no `outputs` list: every output as binary. */
   binaryAll: boolean;
+  /**
+   * Outputs asked for as top-k classifications (Triton's classification extension,
+   * `"parameters": {"classification": k}`), by name; absent when none is.
+   */
+  classification?: ReadonlyMap<string, number>;
 }
 
 interface SignatureIndex {
@@ -83,10 +90,27 @@ export function decodeInferRequest(
   body: Uint8Array,
   options: DecodeInferRequestOptions,
 ): DecodedInferRequest {
+  const { json, text, binary } = splitBody(body, options.headerLength);
+  try {
+    return decodeRoot(json, text, binary, options, false);
+  } catch (err) {
+    // A 64-bit integer element beyond 2^53 that JSON.parse may have rounded.
+    if (err !== NEEDS_EXACT_PARSE) throw err;
+    return decodeRoot(parseExactly(text, 'inputs'), text, binary, options, true);
+  }
+}
+
+/** Decodes the parsed JSON part; `text` is what it was parsed from, for quoting. */
+function decodeRoot(
+  root: unknown,
+  text: string,
+  binary: Uint8Array,
+  options: DecodeInferRequestOptions,
+  exact: boolean,
+): DecodedInferRequest {
   const { signature } = options;
   const maxElements = options.maxElements ?? DEFAULT_MAX_ELEMENTS;
   const index = indexSignature(signature);
-  const { json: root, binary } = splitBody(body, options.headerLength);
 
   if (!isPlainObject(root)) {
     throw new EdgeshiftError('ES_BAD_REQUEST', 'the request body must be a JSON object');
@@ -96,7 +120,7 @@ export function decodeInferRequest(
     throw new EdgeshiftError('ES_BAD_REQUEST', `'id' must be a string, got ${describe(id)}`);
   }
   const parameters = readRequestParameters(root['parameters']);
-  const outputs = readRequestedOutputs(root['outputs'], index, signature, parameters);
+  const outputs = readRequestedOutputs(root['outputs'], index, signature, parameters, text);
 
   const wireInputs = root['inputs'];
   if (!Array.isArray(wireInputs)) {
@@ -150,7 +174,13 @@ export function decodeInferRequest(
         `${what}: the model expects datatype ${spec.datatype}, the request has ${describe(datatype)}`,
       );
     }
-    const shape = readWireShape(wire['shape'], what);
+    let shape: number[];
+    try {
+      shape = readWireShape(wire['shape'], what);
+    } catch (err) {
+      const dimension = (err as { index?: number }).index ?? 0;
+      throw quoteAt(err, new SentJson(text), ['inputs', k, 'shape', dimension]);
+    }
     checkShapeAgainstSpec(what, shape, spec, namedDims);
     const count = shapeProduct(shape);
     if (count > maxElements) {
@@ -184,12 +214,13 @@ export function decodeInferRequest(
     }
 
     if (hasData) {
-      inputs[slot] = {
-        name,
-        datatype: spec.datatype,
-        shape,
-        data: readJsonTensorData(what, spec.datatype, shape, count, data),
-      };
+      let values: Tensor['data'];
+      try {
+        values = readJsonTensorData(what, spec.datatype, shape, count, data, { exact });
+      } catch (err) {
+        throw requoteElement(err, new SentJson(text), ['inputs', k, 'data'], shape, data);
+      }
+      inputs[slot] = { name, datatype: spec.datatype, shape, data: values };
       continue;
     }
     if (options.headerLength === undefined) {
@@ -199,9 +230,15 @@ export function decodeInferRequest(
       );
     }
     if (typeof binarySize !== 'number' || !Number.isSafeInteger(binarySize) || binarySize < 0) {
+      const shown = describeSent(binarySize, new SentJson(text), [
+        'inputs',
+        k,
+        'parameters',
+        'binary_data_size',
+      ]);
       throw new EdgeshiftError(
         'ES_INVALID_TENSOR',
-        `${what}: parameters.binary_data_size must be a non-negative integer, got ${describe(binarySize)}`,
+        `${what}: parameters.binary_data_size must be a non-negative integer, got ${shown}`,
       );
     }
     const expected = expectedBinarySize(spec.datatype, count);
@@ -256,6 +293,7 @@ export function decodeInferRequest(
   };
   if (typeof id === 'string') decoded.id = id;
   if (outputs.requested !== undefined) decoded.requestedOutputs = outputs.requested;
+  if (outputs.classification !== undefined) decoded.classification = outputs.classification;
   return decoded;
 }
 
@@ -324,6 +362,7 @@ interface RequestedOutputs {
   requested?: string[];
   binaryOutputs: Set<string>;
   binaryAll: boolean;
+  classification?: Map<string, number>;
 }
 
 /**
@@ -335,6 +374,7 @@ function readRequestedOutputs(
   index: SignatureIndex,
   signature: ModelSignature,
   parameters: Record<string, unknown>,
+  text: string,
 ): RequestedOutputs {
   const binaryDefault = parameters['binary_data_output'] === true;
   if (isAbsent(value)) return { binaryOutputs: new Set(), binaryAll: binaryDefault };
@@ -347,6 +387,7 @@ function readRequestedOutputs(
   if (value.length === 0) return { binaryOutputs: new Set(), binaryAll: binaryDefault };
   const requested: string[] = [];
   const binaryOutputs = new Set<string>();
+  let classification: Map<string, number> | undefined;
   for (let k = 0; k < value.length; k++) {
     const wire: unknown = value[k];
     if (!isPlainObject(wire)) {
@@ -377,11 +418,20 @@ function readRequestedOutputs(
           `output '${name}': 'parameters' must be an object`,
         );
       }
-      if (!isAbsent(params['classification']) || !isAbsent(params['shared_memory_region'])) {
+      if (!isAbsent(params['shared_memory_region'])) {
         throw new EdgeshiftError(
           'ES_UNSUPPORTED',
-          `output '${name}': the classification and shared memory extensions are not supported`,
+          `output '${name}': the shared memory extension is not supported; ask for 'data' or binary data`,
         );
+      }
+      const classes = params[CLASSIFICATION_PARAMETER];
+      if (!isAbsent(classes)) {
+        const datatype = signature.outputs.find((o) => o.name === name)!.datatype;
+        const count = readClassCount(classes, name, datatype, text, k);
+        if (count > 0) {
+          classification ??= new Map();
+          classification.set(name, count);
+        }
       }
       const flag = params['binary_data'];
       if (!isAbsent(flag)) {
@@ -397,5 +447,35 @@ function readRequestedOutputs(
     requested.push(name);
     if (binary) binaryOutputs.add(name);
   }
-  return { requested, binaryOutputs, binaryAll: false };
+  return classification === undefined
+    ? { requested, binaryOutputs, binaryAll: false }
+    : { requested, binaryOutputs, binaryAll: false, classification };
+}
+
+/**
+ * The class count of Triton's classification extension: 0 means the output as computed; otherwise a positive integer, for an output whose datatype Triton can rank
+ * (numbers, not BOOL, BYTES or the 16-bit floats; Triton answers 400 for those too).
+ */
+function readClassCount(
+  value: unknown,
+  output: string,
+  datatype: string,
+  text: string,
+  k: number,
+): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    const path = ['outputs', k, 'parameters', CLASSIFICATION_PARAMETER];
+    const shown = describeSent(value, new SentJson(text), path);
+    throw new EdgeshiftError(
+      'ES_BAD_REQUEST',
+      `output '${output}': parameters.${CLASSIFICATION_PARAMETER} must be a non-negative integer (the number of classes), got ${shown}`,
+    );
+  }
+  if (value > 0 && !CLASSIFICATION_DATATYPES.has(datatype)) {
+    throw new EdgeshiftError(
+      'ES_BAD_REQUEST',
+      `output '${output}' is ${datatype}, which cannot be ranked for classification; only numeric outputs can`,
+    );
+  }
+  return value;
 }

@@ -3,6 +3,7 @@
  * datatype, byte views in wire order (little-endian), and shape arithmetic.
  */
 
+import { ElementError } from './codec-exact.ts';
 import { EdgeshiftError } from './errors.ts';
 import { type Datatype, ELEMENT_SIZE, type TensorData } from './tensor.ts';
 
@@ -134,7 +135,8 @@ export function formatShape(shape: readonly number[]): string {
 
 /**
  * Checks a wire shape: an array of non-negative safe integers. Returns it as number[].
- * `what` names the tensor in the error ("input 'x'").
+ * `what` names the tensor in the error ("input 'x'"); a bad dimension is an ElementError,
+ * so the caller can quote it as sent (quoteAt).
  */
 export function readWireShape(value: unknown, what: string): number[] {
   if (!Array.isArray(value)) {
@@ -144,9 +146,12 @@ export function readWireShape(value: unknown, what: string): number[] {
   for (let i = 0; i < value.length; i++) {
     const d: unknown = value[i];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw new EdgeshiftError(
+      throw new ElementError(
         'ES_SHAPE_MISMATCH',
-        `${what}: shape dimension ${i} is ${JSON.stringify(d) ?? String(d)}; dimensions must be non-negative integers`,
+        i,
+        d,
+        (shown) =>
+          `${what}: shape dimension ${i} is ${shown}; dimensions must be non-negative integers`,
       );
     }
     shape[i] = d;

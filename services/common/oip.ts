@@ -7,6 +7,8 @@
  *   (inference request/response JSON objects, server and model metadata, `$parameters`).
  * - Triton binary tensor data extension:
  *   https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md
+ * - Triton classification and model configuration extensions:
+ *   docs/protocol/extension_classification.md, extension_model_configuration.md (same repository).
  */
 
 import type { Datatype } from './tensor.ts';
@@ -16,6 +18,12 @@ export const INFERENCE_HEADER_CONTENT_LENGTH = 'inference-header-content-length'
 
 /** Extension name servers list in their metadata when they accept binary tensors (Triton). */
 export const BINARY_TENSOR_DATA_EXTENSION = 'binary_tensor_data';
+/** Extension name for `"parameters": {"classification": k}` on a requested output (Triton). */
+export const CLASSIFICATION_EXTENSION = 'classification';
+/** Extension name for `GET /v2/models/{name}[/versions/{v}]/config` (Triton). */
+export const MODEL_CONFIGURATION_EXTENSION = 'model_configuration';
+/** Extension name for `GET /v2/models[/{name}[/versions/{v}]]/stats` (Triton). */
+export const STATISTICS_EXTENSION = 'statistics';
 
 export const CONTENT_TYPE_JSON = 'application/json';
 export const CONTENT_TYPE_BINARY = 'application/octet-stream';
@@ -34,9 +42,13 @@ export interface RequestInputParameters {
   [key: string]: unknown;
 }
 
-/** Parameters a requested output may carry; `binary_data` is the binary extension's. */
+/**
+ * Parameters a requested output may carry: `binary_data` is the binary extension's,
+ * `classification` (the number of top classes to return) the classification extension's.
+ */
 export interface RequestOutputParameters {
   binary_data?: boolean;
+  classification?: number;
   [key: string]: unknown;
 }
 

@@ -7,18 +7,29 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import { decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../common/codec.ts';
+import {
+  type DecodedInferRequest,
+  decodeInferRequest,
+  encodeInferResponse,
+  parseHeaderLength,
+} from '../common/codec.ts';
+import { classify } from '../common/codec-classification.ts';
 import { LATENCY_BUDGET_HEADER, parseLatencyBudget } from '../common/http/latency-budget.ts';
 import { route } from '../common/http/routes.ts';
 import {
   BINARY_TENSOR_DATA_EXTENSION,
+  CLASSIFICATION_EXTENSION,
   INFERENCE_HEADER_CONTENT_LENGTH,
+  MODEL_CONFIGURATION_EXTENSION,
   type ModelMetadata,
   type ServerMetadata,
+  STATISTICS_EXTENSION,
 } from '../common/oip.ts';
+import type { Tensor } from '../common/tensor.ts';
 import type { NodeConfig } from './config.ts';
 import { detectDecoder } from './generation/decoder-layout.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { modelConfig } from './model-config.ts';
 import { stateOf } from './request-state.ts';
 import {
   findModel,
@@ -36,6 +47,17 @@ export interface RouteContext {
   /** False while shutting down. */
   accepting(): boolean;
 }
+
+/**
+ * Triton's extension names (docs/protocol/*.md: each says what Triton lists when it
+ * supports it) for what every node serves.
+ */
+const EXTENSIONS = [
+  BINARY_TENSOR_DATA_EXTENSION,
+  CLASSIFICATION_EXTENSION,
+  MODEL_CONFIGURATION_EXTENSION,
+  STATISTICS_EXTENSION,
+] as const;
 
 function sessionFailure(model: ServedModel): string | undefined {
   return model.session.failure;
@@ -55,6 +77,29 @@ function modelMetadata(model: ServedModel): ModelMetadata {
     inputs: tensors(model.signature.inputs),
     outputs: tensors(model.signature.outputs),
   };
+}
+
+/**
+ * The outputs as the request asked for them: in the order it listed them (a merged batch
+ * runs with the first request's order, and requests listing the same outputs in another
+ * order merge with it), classified where it asked for classes.
+ */
+function responseOutputs(
+  computed: Tensor[],
+  decoded: DecodedInferRequest,
+  batchable: boolean,
+): Tensor[] {
+  const names = decoded.requestedOutputs;
+  let outputs = computed;
+  if (names?.some((name, i) => computed[i]?.name !== name)) {
+    outputs = names.map((name) => computed.find((t) => t.name === name)!);
+  }
+  const classes = decoded.classification;
+  if (classes === undefined) return outputs;
+  return outputs.map((t) => {
+    const count = classes.get(t.name);
+    return count === undefined ? t : classify(t, count, batchable);
+  });
 }
 
 function inferHandler(ctx: RouteContext): RouteHandlerMethod {
@@ -79,12 +124,13 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
     });
     state.queueMs = result.queueMs;
     state.computeMs = result.computeMs;
+    const outputs = responseOutputs(result.outputs, decoded, model.batcher.batchable);
     const encoded = encodeInferResponse(
       {
         model_name: model.name,
         model_version: MODEL_VERSION,
         ...(decoded.id === undefined ? {} : { id: decoded.id }),
-        outputs: result.outputs,
+        outputs,
       },
       decoded,
     );
@@ -117,13 +163,30 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       version: ctx.serverVersion,
       // Triton's generate extension is served only for decoder models.
       extensions: [...ctx.models.values()].some((m) => detectDecoder(m.signature).decoder)
-        ? [BINARY_TENSOR_DATA_EXTENSION, 'statistics', 'generate']
-        : [BINARY_TENSOR_DATA_EXTENSION, 'statistics'],
+        ? [...EXTENSIONS, 'generate']
+        : [...EXTENSIONS],
     }),
   );
 
   get(['/v2/models/:model', '/v2/models/:model/versions/:version'], async (request) =>
     modelMetadata(findModel(ctx.models, request.params as ModelParams)),
+  );
+
+  // Triton's model configuration extension (model-config.ts).
+  get(
+    ['/v2/models/:model/config', '/v2/models/:model/versions/:version/config'],
+    async (request) => {
+      const model = findModel(ctx.models, request.params as ModelParams);
+      return modelConfig(
+        {
+          name: model.name,
+          file: model.file,
+          signature: model.signature,
+          batchable: model.batcher.batchable,
+        },
+        ctx.config,
+      );
+    },
   );
 
   get(

@@ -531,7 +531,9 @@ describe('request errors carry the right code', () => {
       ['UINT32', 4294967296],
       ['INT32', 2147483648],
       ['INT32', 0.5],
-      ['INT64', 9007199254740992],
+      // JSON.stringify writes 1e19 and 2^64 with all their digits: exact, and out of range.
+      ['INT64', 1e19],
+      ['UINT64', 2 ** 64],
       ['INT64', '9223372036854775808'],
       ['INT64', '1e3'],
       ['INT64', 1.25],
@@ -614,7 +616,7 @@ describe('request errors carry the right code', () => {
     );
   });
 
-  it('ES_UNSUPPORTED: Triton extensions we do not implement', () => {
+  it('ES_UNSUPPORTED: the shared memory extension, which we do not implement', () => {
     expectCode(
       () => decodeJson(withInput({ data: undefined, parameters: { shared_memory_region: 'r' } })),
       'ES_UNSUPPORTED',
@@ -623,7 +625,7 @@ describe('request errors carry the right code', () => {
       () =>
         decodeJson({
           ...validRequest(),
-          outputs: [{ name: 'y', parameters: { classification: 2 } }],
+          outputs: [{ name: 'y', parameters: { shared_memory_region: 'r' } }],
         }),
       'ES_UNSUPPORTED',
     );
@@ -847,19 +849,11 @@ describe('response codec', () => {
         assert.equal(decoded.model_version, '1');
         assert.equal(decoded.id, 'r');
         if (!binary && (datatype === 'INT64' || datatype === 'UINT64')) {
-          // The JSON text is exact; a JavaScript reader gets numbers beyond 2^53 rounded.
+          // Numbers with all their digits, as Triton writes them, read back exactly.
           const text = encoded.body.toString('utf8');
-          const values = Array.from(SAMPLES[datatype] as BigInt64Array);
-          for (const v of values) assert.ok(text.includes(String(v)), `${v} in ${text}`);
-          const got = Array.from(decoded.outputs[0]!.data as BigInt64Array);
-          const [min, max] =
-            datatype === 'INT64' ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
-          const nearest = (v: bigint) => {
-            const n = BigInt(Number(v));
-            return n < min ? min : n > max ? max : n;
-          };
-          assert.deepEqual(got, values.map(nearest));
-          return;
+          for (const v of SAMPLES[datatype] as BigInt64Array) {
+            assert.ok(text.includes(`${v}`), `${v} in ${text}`);
+          }
         }
         assertTensorEqual(decoded.outputs[0], tensor);
       });
@@ -895,22 +889,49 @@ describe('response codec', () => {
     assert.deepEqual([...mixed.body.subarray(mixed.headerLength)], [5, 0, 0, 0, 6, 0, 0, 0]);
   });
 
-  it('writes NaN and Infinity as null, which reads back as NaN; binary keeps them exactly', () => {
-    const t: Tensor = {
-      name: 'y',
-      datatype: 'FP32',
-      shape: [3],
-      data: new Float32Array([Number.NaN, Number.POSITIVE_INFINITY, 1]),
-    };
-    const json = encodeInferResponse({ model_name: 'm', outputs: [t] }, noBinary);
-    const text = json.body.toString();
-    assert.match(text, /"data":\[null,null,1\]/);
-    JSON.parse(text);
-    const back = decodeInferResponse(json.body).outputs[0]!.data as Float32Array;
-    assert.ok(Number.isNaN(back[0]!) && Number.isNaN(back[1]!));
-    const bin = encodeInferResponse({ model_name: 'm', outputs: [t] }, allBinary);
-    const exact = decodeInferResponse(bin.body, bin.headerLength).outputs[0]!.data as Float32Array;
-    assert.equal(exact[1], Number.POSITIVE_INFINITY);
+  it("writes NaN and ±Infinity as Triton's bare tokens, which our client reads exactly", () => {
+    for (const datatype of ['FP32', 'FP64'] as const) {
+      const values = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1, -0];
+      const data = datatype === 'FP32' ? new Float32Array(values) : new Float64Array(values);
+      const t: Tensor = { name: 'y', datatype, shape: [5], data };
+      const json = encodeInferResponse({ model_name: 'm', outputs: [t] }, noBinary);
+      const text = json.body.toString();
+      assert.match(text, /"data":\[NaN,Infinity,-Infinity,1,-0\]/);
+      assert.throws(() => JSON.parse(text), SyntaxError);
+      const back = decodeInferResponse(json.body).outputs[0]!.data;
+      assert.ok(back.constructor === data.constructor);
+      assert.deepEqual(Array.from(back as Float64Array), values);
+      assert.ok(Object.is((back as Float64Array)[4], -0), 'negative zero keeps its sign');
+    }
+  });
+
+  it('reads NaN and Infinity in responses as bare tokens, strings or null, and nowhere else', () => {
+    const body = Buffer.from(
+      '{"model_name":"m","id":"NaN Infinity","outputs":[' +
+        '{"name":"a","datatype":"FP32","shape":[4],"data":[NaN,-Infinity,"Infinity",null]},' +
+        '{"name":"b","datatype":"FP64","shape":[2,1],"data":[[Infinity],["NaN"]]}]}',
+    );
+    const decoded = decodeInferResponse(body);
+    assert.equal(decoded.id, 'NaN Infinity', 'tokens inside strings stay as they are');
+    const a = Array.from(decoded.outputs[0]!.data as Float32Array);
+    assert.deepEqual(a, [
+      Number.NaN,
+      Number.NEGATIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+    ]);
+    const b = Array.from(decoded.outputs[1]!.data as Float64Array);
+    assert.deepEqual(b, [Number.POSITIVE_INFINITY, Number.NaN]);
+    // Integers cannot be NaN; spellings other than the three words are not values.
+    for (const data of ['[NaN]', '["inf"]', '[Infinity]']) {
+      const datatype = data === '["inf"]' ? 'FP32' : 'INT32';
+      const wrong = `{"model_name":"m","outputs":[{"name":"a","datatype":"${datatype}","shape":[1],"data":${data}}]}`;
+      expectCode(() => decodeInferResponse(Buffer.from(wrong)), 'ES_BAD_RESPONSE');
+    }
+    expectCode(
+      () => decodeInferResponse(Buffer.from('{"model_name":"m","outputs":[NaNa]}')),
+      'ES_BAD_RESPONSE',
+    );
   });
 
   it('sends BYTES that are not UTF-8 as binary, the rest as JSON strings', () => {
@@ -951,9 +972,9 @@ describe('response codec', () => {
     );
   });
 
-  it('decodeInferResponse reports a malformed response as ES_INTERNAL', () => {
-    expectCode(() => decodeInferResponse(Buffer.from('{')), 'ES_INTERNAL');
-    expectCode(() => decodeInferResponse(jsonBody({ outputs: [] })), 'ES_INTERNAL');
+  it('decodeInferResponse reports a malformed response as ES_BAD_RESPONSE (502)', () => {
+    expectCode(() => decodeInferResponse(Buffer.from('{')), 'ES_BAD_RESPONSE');
+    expectCode(() => decodeInferResponse(jsonBody({ outputs: [] })), 'ES_BAD_RESPONSE');
     expectCode(
       () =>
         decodeInferResponse(
@@ -962,13 +983,13 @@ describe('response codec', () => {
             outputs: [{ name: 'y', datatype: 'FP32', shape: [2], data: [1] }],
           }),
         ),
-      'ES_INTERNAL',
+      'ES_BAD_RESPONSE',
     );
     const { body, headerLength } = binaryBody({
       model_name: 'm',
       outputs: [{ name: 'y', datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } }],
     });
-    expectCode(() => decodeInferResponse(body, headerLength), 'ES_INTERNAL');
+    expectCode(() => decodeInferResponse(body, headerLength), 'ES_BAD_RESPONSE');
   });
 
   it('decodeInferResponse reads nested JSON data', () => {

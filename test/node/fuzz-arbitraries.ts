@@ -34,7 +34,12 @@ export type { Expectation, FuzzCase, FuzzEnv, FuzzModel, SentInference } from '.
 const CORRUPTED: Expectation = { kind: 'either', statuses: [400, 413] };
 
 function corruptedCase(model: FuzzModel): fc.Arbitrary<FuzzCase> {
-  const base = validArbitrary(model).map((r) => ({ ...r, budget: 'none' as const }));
+  // Without classification, so that a corrupted body that still decodes has the model's outputs.
+  const base = validArbitrary(model).map((r) => ({
+    ...r,
+    budget: 'none' as const,
+    outputs: r.outputs?.map(({ classification: _, ...o }) => o),
+  }));
   const finish = (
     label: string,
     req: ValidRequest,

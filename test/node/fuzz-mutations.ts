@@ -25,6 +25,7 @@ import {
   notAnArray,
   notAnObject,
   notAString,
+  RANKABLE,
   rawPlaceholder,
   requestHeaders,
   safeName,
@@ -137,21 +138,33 @@ function mutationArbitrary(req: ValidRequest, env: FuzzEnv): fc.Arbitrary<Mutati
           },
         }),
       ),
-    // Triton extensions the node does not implement: 501, and only for these.
+    // Triton's shared memory extension, which the node does not implement: 501, and only for it.
+    fc.constantFrom(...outputNames).map((name) =>
+      m('outputs: shared memory extension', bad(501), {
+        apply: (w) => {
+          w.top['outputs'] = [{ name, parameters: { shared_memory_region: 'region0' } }];
+        },
+      }),
+    ),
+    // Classification of an output Triton cannot rank, or a class count that is no count.
     fc
       .tuple(
         fc.constantFrom(...outputNames),
-        fc.constantFrom('classification', 'shared_memory_region'),
+        fc.constantFrom<unknown>(-1, 1.5, '3', true, [2], {}, 2 ** 53),
       )
-      .map(([name, key]) =>
-        m('outputs: unsupported extension', bad(501), {
+      .map(([name, count]) => {
+        const datatype = sig.outputs.find((o) => o.name === name)!.datatype;
+        const unrankable = sig.outputs.find((o) => !RANKABLE.has(o.datatype));
+        return m('outputs: classification of an unrankable output or a bad count', BAD_400, {
           apply: (w) => {
-            w.top['outputs'] = [
-              { name, parameters: { [key]: key === 'classification' ? 3 : 'region0' } },
-            ];
+            // Prefer an output that cannot be ranked, with a valid count.
+            w.top['outputs'] =
+              unrankable !== undefined
+                ? [{ name: unrankable.name, parameters: { classification: 2 } }]
+                : [{ name, parameters: { classification: RANKABLE.has(datatype) ? count : 2 } }];
           },
-        }),
-      ),
+        });
+      }),
     pick.map((a) =>
       m('input: shared memory extension', bad(501), {
         apply: (w) => {

@@ -30,9 +30,11 @@ const INTEGER_OUT_OF_RANGE: Partial<Record<Datatype, unknown[]>> = {
   INT16: [32768, -32769],
   UINT32: [2 ** 32, -1, 0.25],
   INT32: [2 ** 31, -(2 ** 31) - 1, 1.5, 1e20],
+  // 1e19 and 2^64 are written with all their digits: exact integers beyond the range.
   INT64: [
-    2 ** 53,
-    -(2 ** 53),
+    1e19,
+    -1e19,
+    2 ** 64,
     1e300,
     0.5,
     '9223372036854775808',

@@ -21,6 +21,8 @@ export interface FuzzModel {
   vocab?: number;
   /** Whether special float values (NaN, ±Infinity, -0) may go in as binary. */
   specialFloats?: boolean;
+  /** Whether 64-bit integers beyond ±2^53 (up to the type's limits) may go in. */
+  specialIntegers?: boolean;
   /** Largest batch to send, so that every valid request stays well under the body limit. */
   maxBatch: number;
 }
@@ -50,6 +52,8 @@ export interface SentInference {
   inputs: Tensor[];
   /** Requested outputs in order; undefined for all of them. */
   outputs?: string[];
+  /** Outputs asked for as top-k classifications, by name. */
+  classification?: Readonly<Record<string, number>>;
   id?: string;
 }
 
@@ -81,12 +85,15 @@ export const GENEROUS_BUDGET_MS = 600_000;
 export const RAW_TOKENS = ['NaN', 'Infinity', '-Infinity', '1e400', '-1e400'] as const;
 export type RawToken = (typeof RAW_TOKENS)[number];
 export const rawPlaceholder = (token: RawToken) => `@@raw:${token}@@`;
+/** A 64-bit integer written as a JSON number with all its digits, as Python's json writes one. */
+export const integerPlaceholder = (value: bigint) => `@@int:${value}@@`;
+const INTEGER_PLACEHOLDER = /"@@int:(-?\d+)@@"/g;
 
 export function serialise(value: unknown): string {
   let text = JSON.stringify(value) ?? 'null';
-  if (!text.includes('@@raw:')) return text;
+  if (!text.includes('@@')) return text;
   for (const token of RAW_TOKENS) text = text.replaceAll(`"${rawPlaceholder(token)}"`, token);
-  return text;
+  return text.replace(INTEGER_PLACEHOLDER, '$1');
 }
 
 export interface WireInput {
@@ -112,7 +119,8 @@ const binaryOnlyCache = new WeakMap<object, boolean>();
 
 /**
  * True when JSON cannot carry the tensor, or not in a form the node accepts: FP16/BF16,
- * BYTES that are not UTF-8, non-finite floats, 64-bit integers beyond ±(2^53-1).
+ * BYTES that are not UTF-8, non-finite floats. (64-bit integers of any size travel as
+ * JSON numbers with all their digits, which the node reads exactly.)
  */
 export function isBinaryOnly(t: Tensor): boolean {
   if (t.datatype === 'FP16' || t.datatype === 'BF16') return true;
@@ -122,8 +130,6 @@ export function isBinaryOnly(t: Tensor): boolean {
   let binary = false;
   if (t.data instanceof Float32Array || t.data instanceof Float64Array) {
     for (const v of t.data) if (v - v !== 0) binary = true;
-  } else if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) {
-    for (const v of t.data) if (v > MAX_SAFE || v < -MAX_SAFE) binary = true;
   }
   binaryOnlyCache.set(t.data, binary);
   return binary;
@@ -142,7 +148,10 @@ export function binaryBytes(t: Tensor): Uint8Array {
   return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
-/** Flat JSON values of a tensor (64-bit integers as numbers, or decimal strings). */
+/**
+ * Flat JSON values of a tensor (64-bit integers as numbers, beyond ±(2^53-1) with all
+ * their digits, or as decimal strings).
+ */
 export function jsonValues(t: Tensor, int64AsStrings: boolean): unknown[] {
   switch (t.datatype) {
     case 'BOOL':
@@ -151,7 +160,13 @@ export function jsonValues(t: Tensor, int64AsStrings: boolean): unknown[] {
       return (t.data as Uint8Array[]).map((el) => Buffer.from(el).toString('utf8'));
     case 'INT64':
     case 'UINT64':
-      return Array.from(t.data as BigInt64Array, (v) => (int64AsStrings ? String(v) : Number(v)));
+      return Array.from(t.data as BigInt64Array, (v) =>
+        int64AsStrings
+          ? String(v)
+          : v > MAX_SAFE || v < -MAX_SAFE
+            ? integerPlaceholder(v)
+            : Number(v),
+      );
     default:
       return Array.from(t.data as ArrayLike<number>, Number);
   }
@@ -196,7 +211,7 @@ export interface ValidRequest {
   plans: InputPlan[];
   order: number[];
   id: string | null | undefined;
-  outputs: { name: string; binary?: boolean }[] | undefined;
+  outputs: { name: string; binary?: boolean; classification?: number }[] | undefined;
   binaryDataOutput: boolean | undefined;
   extraKeys: boolean;
   versioned: boolean;
@@ -205,6 +220,26 @@ export interface ValidRequest {
   /** Send Inference-Header-Content-Length even when every input is JSON. */
   explicitHeaderLength: boolean;
 }
+
+/** 64-bit integers JSON.parse would round: where the node must parse exactly. */
+export const SPECIAL_INTEGERS: Readonly<Record<'INT64' | 'UINT64', readonly bigint[]>> = {
+  INT64: [2n ** 53n + 1n, -(2n ** 63n), 2n ** 63n - 1n, -(2n ** 53n) - 3n],
+  UINT64: [2n ** 53n + 1n, 2n ** 64n - 1n, 2n ** 63n],
+};
+
+/** Output datatypes Triton's classification extension ranks. */
+export const RANKABLE = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP32',
+  'FP64',
+]);
 
 export const SPECIAL_FLOATS = [
   Number.NaN,
@@ -229,6 +264,7 @@ export function tensorsArbitrary(model: FuzzModel): fc.Arbitrary<Tensor[]> {
         model.specialFloats === true
           ? fc.option(fc.constantFrom(...SPECIAL_FLOATS))
           : fc.constant(null),
+      wide: model.specialIntegers === true ? fc.option(fc.nat()) : fc.constant(null),
       // Any Unicode text but NUL, which onnxruntime string tensors cannot hold: the node
       // refuses it (a mutation in fuzz-tensor-mutations.ts sends it on purpose).
       text: fc.array(
@@ -236,9 +272,14 @@ export function tensorsArbitrary(model: FuzzModel): fc.Arbitrary<Tensor[]> {
         { maxLength: 3 },
       ),
     })
-    .map(({ special, text, ...sizes }) => {
+    .map(({ special, wide, text, ...sizes }) => {
       const tensors = makeSampleInputs(model.signature, sizes);
       for (const t of tensors) {
+        if (wide !== null && (t.datatype === 'INT64' || t.datatype === 'UINT64')) {
+          const values = SPECIAL_INTEGERS[t.datatype];
+          const data = t.data as BigInt64Array | BigUint64Array;
+          if (data.length > 0) data[wide % data.length] = values[wide % values.length]!;
+        }
         if (
           special !== null &&
           (t.data instanceof Float32Array || t.data instanceof Float64Array)
@@ -270,6 +311,9 @@ export const BENIGN_CONTENT_TYPES = [
 export function validArbitrary(model: FuzzModel): fc.Arbitrary<ValidRequest> {
   const n = model.signature.inputs.length;
   const outputNames = model.signature.outputs.map((o) => o.name);
+  const rankable = new Set(
+    model.signature.outputs.filter((o) => RANKABLE.has(o.datatype)).map((o) => o.name),
+  );
   return fc.record({
     model: fc.constant(model),
     tensors: tensorsArbitrary(model),
@@ -286,10 +330,19 @@ export function validArbitrary(model: FuzzModel): fc.Arbitrary<ValidRequest> {
       .chain((id) => fc.constantFrom(id, id, null)),
     outputs: fc.option(
       fc.uniqueArray(
-        fc.record({
-          name: fc.constantFrom(...outputNames),
-          binary: fc.option(fc.boolean(), { nil: undefined }),
-        }),
+        fc
+          .record({
+            name: fc.constantFrom(...outputNames),
+            binary: fc.option(fc.boolean(), { nil: undefined }),
+            // Now and then a top-k classification (Triton's extension) instead of the tensor.
+            classification: fc.oneof(
+              { weight: 6, arbitrary: fc.constant(undefined) },
+              { weight: 1, arbitrary: fc.integer({ min: 0, max: 12 }) },
+            ),
+          })
+          .map(({ classification, ...o }) =>
+            classification === undefined || !rankable.has(o.name) ? o : { ...o, classification },
+          ),
         { selector: (o) => o.name, maxLength: outputNames.length },
       ),
       { nil: undefined },
@@ -314,11 +367,12 @@ export function buildWire(req: ValidRequest): Wire {
   if (req.extraKeys) parameters['x_unknown'] = [1, 'two'];
   if (Object.keys(parameters).length > 0) top['parameters'] = parameters;
   if (req.outputs !== undefined) {
-    top['outputs'] = req.outputs.map((o) =>
-      o.binary === undefined
-        ? { name: o.name }
-        : { name: o.name, parameters: { binary_data: o.binary } },
-    );
+    top['outputs'] = req.outputs.map((o) => {
+      const parameters: Record<string, unknown> = {};
+      if (o.binary !== undefined) parameters['binary_data'] = o.binary;
+      if (o.classification !== undefined) parameters['classification'] = o.classification;
+      return Object.keys(parameters).length === 0 ? { name: o.name } : { name: o.name, parameters };
+    });
   }
   if (req.extraKeys) top['x_extension'] = { nested: { ignored: true } };
   const inputs = req.order.map((i) => {
@@ -370,6 +424,7 @@ export function requestHeaders(req: ValidRequest, assembled: Assembled): Record<
 export function validCase(req: ValidRequest, label = 'valid inference'): FuzzCase {
   const assembled = assemble(buildWire(req), req.explicitHeaderLength);
   const listed = req.outputs !== undefined && req.outputs.length > 0;
+  const classified = (req.outputs ?? []).filter((o) => (o.classification ?? 0) > 0);
   return {
     label,
     node: 'open',
@@ -382,6 +437,11 @@ export function validCase(req: ValidRequest, label = 'valid inference'): FuzzCas
     sent: {
       inputs: req.tensors,
       ...(listed ? { outputs: req.outputs!.map((o) => o.name) } : {}),
+      ...(classified.length === 0
+        ? {}
+        : {
+            classification: Object.fromEntries(classified.map((o) => [o.name, o.classification!])),
+          }),
       ...(typeof req.id === 'string' ? { id: req.id } : {}),
     },
   };

@@ -27,7 +27,13 @@ import { decodeInferResponse, encodeInferRequest } from '../../services/common/c
 import { ERROR_CODES, isErrorCode } from '../../services/common/errors.ts';
 import { fromFloat16Array } from '../../services/common/float16.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
-import { elementCount, type ModelSignature, type Tensor } from '../../services/common/tensor.ts';
+import {
+  elementCount,
+  type ModelSignature,
+  type Tensor,
+  type TensorSpec,
+} from '../../services/common/tensor.ts';
+import { hasBatchDimension } from '../../services/node/batch-tensors.ts';
 import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import {
@@ -203,6 +209,8 @@ function checkErrorAnswer(c: FuzzCase, a: Answer, where: string): string {
 interface ModelUnderTest extends FuzzModel {
   /** Checks output values against the inputs, beyond what the signature says. */
   oracle?: (inputs: Tensor[], outputs: Tensor[]) => void;
+  /** The output the model computes from `inputs`, where the test knows it exactly. */
+  raw?: (inputs: Tensor[], output: string) => Tensor | undefined;
 }
 
 function tensorNamed(list: readonly Tensor[], name: string): Tensor {
@@ -215,10 +223,79 @@ function numbers(t: Tensor): number[] {
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
 }
 
-/** Equal, or both non-finite (JSON answers carry NaN and ±Infinity as null, read as NaN). */
+/**
+ * Equal (NaN to NaN, ±Infinity exactly: JSON answers carry them as Triton's bare tokens);
+ * -0 and 0 alike, since a JSON request cannot tell them apart.
+ */
 function sameValue(actual: number, expected: number): boolean {
-  if (!Number.isFinite(expected)) return !Number.isFinite(actual) || Number.isNaN(actual);
+  if (Number.isNaN(expected)) return Number.isNaN(actual);
   return actual === expected;
+}
+
+/** Rank order of Triton's classification: larger first, lower index on a tie, NaN last. */
+function rankOrder(values: readonly (number | bigint)[]): number[] {
+  const notANumber = (v: number | bigint) => typeof v === 'number' && Number.isNaN(v);
+  return values
+    .map((v, i) => ({ v, i }))
+    .sort((a, b) => {
+      if (notANumber(a.v) !== notANumber(b.v)) return notANumber(a.v) ? 1 : -1;
+      if (!notANumber(a.v) && a.v !== b.v) return a.v > b.v ? -1 : 1;
+      return a.i - b.i;
+    })
+    .map(({ i }) => i);
+}
+
+/**
+ * A classification answer: BYTES "value:index", per batch item its top `k` elements.
+ * With `raw` (what the model computed, where the test knows it) the indices must be the
+ * top-ranked ones and each value that element printed as "%f" (floats) or digits.
+ */
+function checkClassified(
+  out: Tensor,
+  k: number,
+  spec: TensorSpec,
+  batch: number | undefined,
+  raw: Tensor | undefined,
+  where: string,
+): void {
+  assert.equal(out.datatype, 'BYTES', where);
+  const float = spec.datatype === 'FP32' || spec.datatype === 'FP64';
+  const pattern = float ? /^(-?\d+\.\d{6}|-?inf|-?nan):(\d+)$/ : /^(-?\d+):(\d+)$/;
+  const strings = (out.data as Uint8Array[]).map((b) => Buffer.from(b).toString('utf8'));
+  const parsed = strings.map((text) => {
+    const match = pattern.exec(text);
+    assert.ok(match, `${where}: classification element ${JSON.stringify(text)}`);
+    return { value: match[1]!, index: Number(match[2]) };
+  });
+  const items = batch !== undefined && batch > 0 ? batch : 1;
+  assert.equal(out.shape.length, batch !== undefined && batch > 0 ? 2 : 1, `${where}: rank`);
+  const width = out.shape[out.shape.length - 1]!;
+  assert.ok(width <= k, `${where}: ${width} classes for ${k}`);
+  assert.equal(parsed.length, items * width, where);
+  if (raw === undefined) return;
+  const values = Array.from(raw.data as ArrayLike<number | bigint>);
+  const perItem = values.length / items;
+  assert.equal(width, Math.min(k, perItem), `${where}: classes`);
+  for (let item = 0; item < items; item++) {
+    const row = values.slice(item * perItem, (item + 1) * perItem);
+    const got = parsed.slice(item * width, (item + 1) * width);
+    assert.deepEqual(
+      got.map((g) => g.index),
+      rankOrder(row).slice(0, width),
+      `${where}: item ${item}`,
+    );
+    for (const { value, index } of got) {
+      const v = row[index]!;
+      if (typeof v === 'bigint' || !float) assert.equal(value, String(v), where);
+      else if (Number.isNaN(v)) assert.match(value, /^-?nan$/, where);
+      else if (!Number.isFinite(v)) assert.equal(value, v > 0 ? 'inf' : '-inf', where);
+      else {
+        // "%f": six decimals, so within half a unit of the sixth.
+        const gap = Math.abs(Number(value) - v);
+        assert.ok(gap <= 5.0001e-7 + Math.abs(v) * 1e-15, `${where}: ${value} for ${v}`);
+      }
+    }
+  }
 }
 
 function assertValues(actual: Tensor, expected: number[], what: string): void {
@@ -264,9 +341,17 @@ function checkInferAnswer(
   }
   const sizes =
     sent === undefined ? new Map<string, number>() : namedSizes(model.signature, sent.inputs);
+  const batched = hasBatchDimension(model.signature);
   for (const out of response.outputs) {
     const spec = model.signature.outputs.find((o) => o.name === out.name);
     assert.ok(spec, `${where}: unknown output ${out.name}`);
+    const k = sent?.classification?.[out.name];
+    if (k !== undefined) {
+      const first = spec.dimNames?.[0];
+      const batch = batched && typeof first === 'string' ? sizes.get(first) : undefined;
+      checkClassified(out, k, spec, batch, model.raw?.(sent!.inputs, out.name), where);
+      continue;
+    }
     assert.equal(out.datatype, spec.datatype, where);
     assert.equal(out.shape.length, spec.shape.length, where);
     spec.shape.forEach((d, i) => {
@@ -278,7 +363,10 @@ function checkInferAnswer(
     });
     assert.equal(out.data.length, elementCount(out.shape), where);
   }
-  if (sent !== undefined) model.oracle?.(sent.inputs, response.outputs);
+  if (sent !== undefined) {
+    const computed = response.outputs.filter((o) => sent.classification?.[o.name] === undefined);
+    if (computed.length > 0) model.oracle?.(sent.inputs, computed);
+  }
   return response.outputs;
 }
 
@@ -419,6 +507,35 @@ function mixedTypesOracle(inputs: Tensor[], outputs: Tensor[]): void {
   }
 }
 
+/** What mixed-types computes, for the outputs the test can compute exactly. */
+function mixedTypesRaw(inputs: Tensor[], output: string): Tensor | undefined {
+  const like = (data: Tensor['data'], from: Tensor): Tensor => ({
+    name: output,
+    datatype: from.datatype,
+    shape: from.shape,
+    data,
+  });
+  const x = tensorNamed(inputs, 'x');
+  const ids = tensorNamed(inputs, 'ids');
+  const half = tensorNamed(inputs, 'half');
+  switch (output) {
+    case 'x_doubled':
+      return like(
+        (x.data as Float32Array).map((v) => Math.fround(v + v)),
+        x,
+      );
+    case 'ids_doubled':
+      return like(
+        (ids.data as BigInt64Array).map((v) => BigInt.asIntN(64, v + v)),
+        ids,
+      );
+    case 'half_as_float':
+      return { ...like(fromFloat16Array(half.data as Uint16Array), half), datatype: 'FP32' };
+    default:
+      return undefined;
+  }
+}
+
 function mlpOracle(_inputs: Tensor[], outputs: Tensor[]): void {
   const p = tensorNamed(outputs, 'probabilities');
   const [batch, classes] = p.shape as [number, number];
@@ -499,9 +616,21 @@ function modelsUnderTest(node: InferenceNode): Map<string, ModelUnderTest> {
   const known: Record<string, Omit<ModelUnderTest, 'name' | 'signature'>> = {
     mlp: { oracle: mlpOracle, maxBatch: 8 },
     gpt: { oracle: finiteOracle, vocab: 1024, maxBatch: 3 },
-    'mixed-types': { oracle: mixedTypesOracle, specialFloats: true, maxBatch: 12 },
+    'mixed-types': {
+      oracle: mixedTypesOracle,
+      raw: mixedTypesRaw,
+      specialFloats: true,
+      specialIntegers: true,
+      maxBatch: 12,
+    },
     'string-identity': { oracle: stringIdentityOracle, maxBatch: 12 },
-    'typed-identity': { oracle: typedIdentityOracle, specialFloats: true, maxBatch: 12 },
+    'typed-identity': {
+      oracle: typedIdentityOracle,
+      raw: (inputs, output) => inputs.find((t) => `${t.name}_out` === output),
+      specialFloats: true,
+      specialIntegers: true,
+      maxBatch: 12,
+    },
   };
   const out = new Map<string, ModelUnderTest>();
   for (const [name, model] of node.models) {

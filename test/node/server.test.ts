@@ -99,7 +99,7 @@ describe('OIP routes', () => {
       assert.deepEqual(json(response), {
         name: 'edgeshift',
         version: '0.1.0',
-        extensions: ['binary_tensor_data', 'statistics'],
+        extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'statistics'],
       });
     }
   });

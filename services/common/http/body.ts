@@ -3,6 +3,13 @@
  * once (the OIP codec reads JSON and binary tensor data itself), decompressed when they
  * come with `Content-Encoding: gzip` or `deflate` as Triton accepts them.
  *
+ * Triton (HTTPAPIServer::DecompressBuffer in src/http_server.cc, DataCompressor in
+ * src/data_compressor.h) inflates both codings with zlib's automatic header detection
+ * (windowBits 15|32), so either accepts gzip or zlib data; so does this (zlib.unzip).
+ * Everything after decoding, `Inference-Header-Content-Length` included, counts the
+ * decompressed bytes, as in Triton. Triton answers an unknown coding with an error and
+ * `Accept-Encoding: gzip, deflate`; here that is 415, as RFC 9110 §15.5.16 asks.
+ *
  * The body limit applies to the bytes received and again to the decompressed bytes, so a
  * small compressed body cannot inflate past it ("zip bomb").
  */
@@ -22,8 +29,14 @@ const CODINGS: Readonly<Record<string, Coding | null>> = {
   identity: null,
 };
 
-const gunzip = promisify(zlib.gunzip);
-const inflate = promisify(zlib.inflate);
+/** What an unsupported coding's 415 advertises (RFC 9110 §12.5.3; Triton sends the same). */
+export const ACCEPTED_ENCODINGS = 'gzip, deflate';
+
+/** zlib.unzip with `info: true`: the output and how many input bytes it consumed. */
+const unzip = promisify(zlib.unzip) as unknown as (
+  buffer: Buffer,
+  options: zlib.ZlibOptions & { info: true },
+) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
 
 /**
  * The codings of a `Content-Encoding` header in the order they were applied. Throws
@@ -41,6 +54,7 @@ export function parseContentEncoding(header: string | string[] | undefined): Cod
       throw new EdgeshiftError(
         'ES_UNSUPPORTED_ENCODING',
         `Content-Encoding ${JSON.stringify(key.slice(0, 40))} is not supported: send the body uncompressed, or with gzip or deflate`,
+        { headers: { 'accept-encoding': ACCEPTED_ENCODINGS } },
       );
     }
     if (coding !== null) codings.push(coding);
@@ -48,7 +62,12 @@ export function parseContentEncoding(header: string | string[] | undefined): Cod
   return codings;
 }
 
-/** Undoes `codings` (last applied first); the result may hold at most `limitBytes`. */
+/**
+ * Undoes `codings` (last applied first); the result may hold at most `limitBytes`. Each
+ * step must consume its input exactly: bytes after the end of the compressed data are
+ * corrupt data too (zlib alone would drop them after a zlib stream, refuse them after
+ * a gzip member). Concatenated gzip members decode as one body (RFC 1952 §2.2).
+ */
 export async function decodeBody(
   body: Buffer,
   codings: readonly Coding[],
@@ -57,8 +76,9 @@ export async function decodeBody(
   let bytes = body;
   for (let i = codings.length - 1; i >= 0; i--) {
     const coding = codings[i]!;
+    let decoded: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
-      bytes = await (coding === 'gzip' ? gunzip : inflate)(bytes, { maxOutputLength: limitBytes });
+      decoded = await unzip(bytes, { maxOutputLength: limitBytes, info: true });
     } catch (error) {
       const e = error as { code?: string; message?: string };
       if (e.code === 'ERR_BUFFER_TOO_LARGE') {
@@ -72,6 +92,13 @@ export async function decodeBody(
         `the request body is not valid ${coding} data (${String(e.message ?? error).slice(0, 80)})`,
       );
     }
+    if (decoded.engine.bytesWritten !== bytes.length) {
+      throw new EdgeshiftError(
+        'ES_INVALID_ENCODING',
+        `the request body has ${bytes.length - decoded.engine.bytesWritten} bytes after the end of its ${coding} data`,
+      );
+    }
+    bytes = decoded.buffer;
   }
   return bytes;
 }

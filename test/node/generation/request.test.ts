@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_TOKENS,
   parseGenerateBody,
   resolveGenerate,
+  UNSUPPORTED_OPTIONS,
 } from '../../../services/node/generation/request.ts';
 import { argmax } from '../../../services/node/generation/sampler.ts';
 
@@ -24,6 +25,72 @@ function rejects(body: unknown, code = 'ES_BAD_REQUEST', l = limits): void {
 }
 
 describe('generate request', () => {
+  it('passes keys the extension does not define through as parameters', () => {
+    const body = parseGenerateBody(
+      Buffer.from(
+        '{"text_input":"hi","max_token":3,"custom":"x","parameters":{"flag":true,"__proto__":1,"max_tokens":2}}',
+      ),
+    );
+    assert.deepEqual(Object.entries(body.passthrough), [
+      ['flag', true],
+      ['__proto__', 1],
+      ['max_token', 3],
+      ['custom', 'x'],
+    ]);
+    assert.deepEqual(body.parameters, { max_tokens: 2 });
+    // They change nothing: the request resolves as it would without them.
+    const withExtras = resolve({ text_input: 'hi', max_token: 3, parameters: { flag: true } });
+    assert.equal(withExtras.maxTokens, DEFAULT_MAX_TOKENS);
+  });
+
+  it('accepts the neutral value of every option edgeshift does not implement, and refuses any other', () => {
+    const neutral: Record<string, unknown> = {
+      top_p: 1,
+      min_p: 0,
+      beam_width: 1,
+      use_beam_search: false,
+      n: 1,
+      best_of: 1,
+      length_penalty: 1,
+      repetition_penalty: 1,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      min_tokens: 1,
+      min_length: 0,
+      stop: [],
+      stop_words: '',
+      stop_token_ids: [],
+      bad_words: [],
+      ignore_eos: false,
+      exclude_input_in_output: true,
+    };
+    assert.deepEqual(
+      Object.keys(neutral).sort(),
+      Object.keys(UNSUPPORTED_OPTIONS)
+        .filter((k) => k !== 'random_seed')
+        .sort(),
+    );
+    const resolved = resolve({ text_input: 'hi', parameters: neutral });
+    assert.equal(resolved.maxTokens, DEFAULT_MAX_TOKENS);
+    for (const [key, value] of Object.entries(neutral)) {
+      const other = Array.isArray(value)
+        ? ['x']
+        : typeof value === 'boolean'
+          ? !value
+          : typeof value === 'string'
+            ? 'x'
+            : Number(value) + 2;
+      assert.throws(
+        () => resolve({ text_input: 'hi', [key]: other }),
+        (e: unknown) =>
+          e instanceof EdgeshiftError &&
+          e.code === 'ES_BAD_REQUEST' &&
+          e.message.includes(`"${key}"`),
+        key,
+      );
+    }
+  });
+
   it('takes text or ids, parameters nested or at the top level, and fills defaults', () => {
     const text = resolve({ text_input: 'hi' });
     assert.deepEqual(text.promptIds, [104, 105]);
@@ -77,8 +144,13 @@ describe('generate request', () => {
       { text_input: 'a', max_tokens: 1.5 },
       { text_input: 'a', max_tokens: '16' },
       { text_input: 'a', top_p: 0.9 },
-      { text_input: 'a', parameters: { max_token: 3 } },
+      { text_input: 'a', parameters: { beam_width: 4 } },
+      { text_input: 'a', random_seed: 3 },
+      { text_input: 'a', parameters: { extra: [1] } },
+      { text_input: 'a', extra: { nested: true } },
+      { text_input: 'a', extra: null },
       { text_input: 'a', parameters: { max_tokens: 3 }, max_tokens: 3 },
+      { text_input: 'a', parameters: { tag: 'x' }, tag: 'y' },
       { text_input: 'a', parameters: [] },
       { text_input: 'a', temperature: -0.1 },
       { text_input: 'a', temperature: 2.5 },
@@ -92,10 +164,21 @@ describe('generate request', () => {
       'text',
     ];
     for (const body of cases) rejects(body);
-    assert.throws(
-      () => parseGenerateBody(Buffer.from('{"text_input": ')),
-      (e: unknown) => e instanceof EdgeshiftError && e.code === 'ES_INVALID_JSON',
-    );
+    for (const body of [
+      Buffer.from('{"text_input": '),
+      // Not UTF-8: never decoded with U+FFFD in place of the bad bytes.
+      Buffer.concat([
+        Buffer.from('{"text_input": "'),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('"}'),
+      ]),
+      Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d]),
+    ]) {
+      assert.throws(
+        () => parseGenerateBody(body),
+        (e: unknown) => e instanceof EdgeshiftError && e.code === 'ES_INVALID_JSON',
+      );
+    }
     rejects({ text_input: 'a' }, 'ES_BAD_REQUEST', { vocab: 100, contextLength: 64 });
   });
 });
