@@ -72,6 +72,15 @@ interface Pending {
 
 const PER_ITEM_SMOOTHING = 0.2;
 
+/**
+ * A merged run computes the outputs in the first request's order; requests that list the
+ * same outputs in another order merge with it (batchKey), and each gets its own order.
+ */
+function inRequestedOrder(outputs: Tensor[], names: readonly string[] | undefined): Tensor[] {
+  if (names === undefined || names.every((name, i) => outputs[i]?.name === name)) return outputs;
+  return names.map((name) => outputs.find((t) => t.name === name)!);
+}
+
 function ms(value: number): string {
   return value.toFixed(3).replace(/\.?0+$/, '');
 }
@@ -390,7 +399,7 @@ export class Batcher {
     }
     group.forEach((p, i) => {
       p.resolve({
-        outputs: split[i]!,
+        outputs: inRequestedOrder(split[i]!, p.request.outputNames),
         queueMs: start - p.enqueuedAt + waitedMs,
         computeMs,
         batchItems: items,

@@ -79,21 +79,12 @@ function modelMetadata(model: ServedModel): ModelMetadata {
   };
 }
 
-/**
- * The outputs as the request asked for them: in the order it listed them (a merged batch
- * runs with the first request's order, and requests listing the same outputs in another
- * order merge with it), classified where it asked for classes.
- */
+/** The outputs as the request asked for them: classified where it asked for classes. */
 function responseOutputs(
-  computed: Tensor[],
+  outputs: Tensor[],
   decoded: DecodedInferRequest,
   batchable: boolean,
 ): Tensor[] {
-  const names = decoded.requestedOutputs;
-  let outputs = computed;
-  if (names?.some((name, i) => computed[i]?.name !== name)) {
-    outputs = names.map((name) => computed.find((t) => t.name === name)!);
-  }
   const classes = decoded.classification;
   if (classes === undefined) return outputs;
   return outputs.map((t) => {

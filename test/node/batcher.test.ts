@@ -176,6 +176,47 @@ describe('Batcher', () => {
     await Promise.all([first, patient]);
   });
 
+  it('merges requests that list the same outputs in another order, each answered in its own order', async () => {
+    const twoOutputs: ModelSignature = {
+      inputs: SIGNATURE.inputs,
+      outputs: [
+        { name: 'y', datatype: 'FP32', shape: [-1, 2], dimNames: ['batch', null] },
+        { name: 'z', datatype: 'FP32', shape: [-1, 2], dimNames: ['batch', null] },
+      ],
+    };
+    const calls: string[][] = [];
+    const run: RunFn = async (inputs, outputNames = ['y', 'z']) => {
+      const x = inputs[0]!;
+      calls.push([...outputNames]);
+      return outputNames.map((name) => ({
+        name,
+        datatype: 'FP32' as const,
+        shape: [...x.shape],
+        data: Float32Array.from(x.data as Float32Array, (v) => (name === 'y' ? v * 2 : -v)),
+      }));
+    };
+    const { b } = batcher(run, {}, twoOutputs);
+    const [yz, zy] = await Promise.all([
+      b.submit({ inputs: input(1, 1), outputNames: ['y', 'z'], arrivedAt: performance.now() }),
+      b.submit({ inputs: input(1, 3), outputNames: ['z', 'y'], arrivedAt: performance.now() }),
+    ]);
+    assert.deepEqual(calls, [['y', 'z']], 'one merged run');
+    assert.deepEqual(
+      yz!.outputs.map((t) => [t.name, [...(t.data as Float32Array)]]),
+      [
+        ['y', [2, 4]],
+        ['z', [-1, -2]],
+      ],
+    );
+    assert.deepEqual(
+      zy!.outputs.map((t) => [t.name, [...(t.data as Float32Array)]]),
+      [
+        ['z', [-3, -4]],
+        ['y', [6, 8]],
+      ],
+    );
+  });
+
   it('keeps requests with different shapes or outputs apart', async () => {
     const { run, calls } = doubling();
     const { b } = batcher(run);
