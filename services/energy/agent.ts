@@ -13,10 +13,16 @@
  */
 import { Registry } from 'prom-client';
 import { z } from 'zod';
+import { describeIssues, parseOptions } from '../common/config.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import { createHttpApp, LOG_LEVELS } from '../common/http/app.ts';
+import {
+  bearerTokenSchema,
+  type ListenAddress,
+  listenOn,
+  requireTokenBeyondLoopback,
+} from '../common/http/bind.ts';
 import { route } from '../common/http/routes.ts';
-import { isLoopbackHost, TOKEN_ENV } from '../node/config.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { createEnergyMonitor, type EnergyMonitor, type EnergyMonitorOptions } from './monitor.ts';
 import { energyOptionsSchema } from './options.ts';
@@ -24,8 +30,6 @@ import { isPid, PID_MAX_LIMIT } from './proc-pid-stat.ts';
 import { registerEnergyMetrics } from './prometheus.ts';
 import type { EnergySnapshot } from './snapshot.ts';
 
-// RFC 6750 §2.1 b64token characters, as for the node's token.
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 // The node's name rule (header-safe), for the names processes register with.
 const PROCESS_NAME = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** Requests to the agent are small JSON bodies (a pid and a name). */
@@ -36,7 +40,7 @@ const agentOptionsSchema = z.strictObject({
   /** TCP port; 0 picks a free one (tests). */
   port: z.number().int().min(0).max(65_535).default(ENERGY_DEFAULTS.agent.port),
   /** Bearer token every request but the health probes must present. */
-  token: z.string().regex(BEARER_TOKEN, 'RFC 6750 token characters only').optional(),
+  token: bearerTokenSchema.optional(),
   logLevel: z.enum(LOG_LEVELS).default('warn'),
   maxProcesses: z.number().int().min(1).max(65_536).default(ENERGY_DEFAULTS.agent.maxProcesses),
   /** The meters (as for a node alone on its machine); `agent` makes no sense here. */
@@ -55,11 +59,7 @@ export interface EnergyAgentOptions extends EnergyAgentSettings {
   monitor?: Pick<EnergyMonitorOptions, 'files' | 'now' | 'extraMeters' | 'onWarning'>;
 }
 
-export interface EnergyAgentAddress {
-  host: string;
-  port: number;
-  url: string;
-}
+export type EnergyAgentAddress = ListenAddress;
 
 export interface EnergyAgent {
   readonly app: ReturnType<typeof createHttpApp>['app'];
@@ -110,11 +110,7 @@ function parseBody(body: unknown): z.output<typeof processBody> {
   }
   const parsed = processBody.safeParse(json);
   if (!parsed.success) {
-    throw badRequest(
-      parsed.error.issues
-        .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
-        .join('; '),
-    );
+    throw badRequest(describeIssues(parsed.error, 'body'));
   }
   return parsed.data;
 }
@@ -128,22 +124,12 @@ function parseBody(body: unknown): z.output<typeof processBody> {
  */
 export async function createEnergyAgent(options: EnergyAgentOptions = {}): Promise<EnergyAgent> {
   const { monitor: extras, ...settings } = options;
-  const parsed = agentOptionsSchema.safeParse(settings);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'options'}: ${i.message}`)
-      .join('; ');
-    throw new EdgeshiftError('ES_CONFIG', `invalid energy agent options: ${problems}`);
-  }
-  const config = Object.freeze(parsed.data);
-  if (config.token === undefined && !isLoopbackHost(config.host)) {
-    throw new EdgeshiftError(
-      'ES_CONFIG',
-      `refusing to listen on ${config.host} without a token: anyone who can reach it could ` +
-        `read this machine's energy figures and register processes. Pass a token (--token <t>, ` +
-        `the ${TOKEN_ENV} environment variable), or listen on 127.0.0.1.`,
-    );
-  }
+  const config = Object.freeze(parseOptions(agentOptionsSchema, settings, 'energy agent options'));
+  requireTokenBeyondLoopback(
+    config.host,
+    config.token,
+    "read this machine's energy figures and register processes",
+  );
   const monitor = createEnergyMonitor({
     ...config.energy,
     ...extras,
@@ -234,13 +220,7 @@ export async function createEnergyAgent(options: EnergyAgentOptions = {}): Promi
   return {
     app,
     monitor,
-    async listen() {
-      await app.listen({ host: config.host, port: config.port });
-      const address = app.server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : config.port;
-      const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return { host: config.host, port, url: `http://${urlHost}:${port}` };
-    },
+    listen: () => listenOn(app, config.host, config.port),
     close() {
       closing ??= (async () => {
         http.stopAccepting();

@@ -5,13 +5,13 @@
  * the node use as is. A node config embeds `energyOptionsSchema` as its `energy` field.
  */
 import { z } from 'zod';
+import { parseOptions } from '../common/config.ts';
 import { EdgeshiftError } from '../common/errors.ts';
+import { bearerTokenSchema } from '../common/http/bind.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { METER_NAMES, type MeterName } from './types.ts';
 
 const positive = () => z.number().positive();
-// RFC 6750 §2.1 b64token characters (the node's token rule), so it fits a header unchanged.
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** The settings that only make sense where the meters run (the agent, or a node without one). */
 const METER_SETTINGS = [
@@ -86,7 +86,7 @@ export const energyOptionsSchema = z
      */
     agent: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
     /** Bearer token the agent requires (when it listens beyond loopback). */
-    agentToken: z.string().regex(BEARER_TOKEN, 'RFC 6750 token characters only').optional(),
+    agentToken: bearerTokenSchema.optional(),
     /** How long to wait for the agent per request. */
     agentTimeoutMs: z.number().int().min(50).max(60_000).optional(),
   })
@@ -161,19 +161,9 @@ export interface EnergyConfig {
   readonly agent: AgentSettings | null;
 }
 
-function problems(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'options'}: ${issue.message}`)
-    .join('; ');
-}
-
 /** Validates settings; throws ES_CONFIG naming every problem. */
 export function parseEnergyOptions(input: unknown): EnergyOptions {
-  const parsed = energyOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new EdgeshiftError('ES_CONFIG', `invalid energy options: ${problems(parsed.error)}`);
-  }
-  return parsed.data;
+  return parseOptions(energyOptionsSchema, input, 'energy options');
 }
 
 function deepFreeze<T>(value: T): T {

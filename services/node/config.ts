@@ -5,8 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { describeIssues, parseOptions } from '../common/config.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/http/app.ts';
+import { bearerTokenSchema, requireTokenBeyondLoopback, TOKEN_ENV } from '../common/http/bind.ts';
 import { energyOptionsSchema } from '../energy/options.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;
@@ -16,13 +18,10 @@ export type Tier = (typeof TIERS)[number];
 export const SESSION_MODES = ['worker', 'inline'] as const;
 export type SessionMode = (typeof SESSION_MODES)[number];
 
-/** Environment variable the CLI reads the bearer token from when no flag gives one. */
-export const TOKEN_ENV = 'EDGESHIFT_TOKEN';
+export { isLoopbackHost, TOKEN_ENV } from '../common/http/bind.ts';
 
 // Header-safe: the name travels in x-edgeshift-node.
 const NODE_NAME = /^[A-Za-z0-9._:@-]{1,128}$/;
-// RFC 6750 §2.1 b64token characters, so the token fits an Authorization header unchanged.
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 const fields = {
   /** Which tier this node plays; reported in x-edgeshift-tier. */
@@ -61,7 +60,7 @@ const fields = {
   /** TCP port; 0 picks a free one (tests). */
   port: z.number().int().min(0).max(65_535).default(8001),
   /** Bearer token every request but the health probes must present. */
-  token: z.string().regex(BEARER_TOKEN, 'RFC 6750 token characters only').optional(),
+  token: bearerTokenSchema.optional(),
   /** Largest request body in bytes. */
   bodyLimitBytes: z
     .number()
@@ -85,40 +84,10 @@ export type NodeConfig = Readonly<
   }
 >;
 
-const LOOPBACK_NAMES = new Set(['localhost', '::1', '[::1]']);
-
-/** True for hosts only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  if (LOOPBACK_NAMES.has(h)) return true;
-  // RFC 1122 §3.2.1.3: all of 127.0.0.0/8 is loopback.
-  return /^127(\.\d{1,3}){3}$/.test(h);
-}
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join('.') : 'options';
-      return `${where}: ${issue.message}`;
-    })
-    .join('; ');
-}
-
 /** Validate options, fill defaults, enforce the token rule, and freeze the result. */
 export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
-  const parsed = nodeOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new EdgeshiftError('ES_CONFIG', `invalid node options: ${describeIssues(parsed.error)}`);
-  }
-  const value = parsed.data;
-  if (value.token === undefined && !isLoopbackHost(value.host)) {
-    throw new EdgeshiftError(
-      'ES_CONFIG',
-      `refusing to listen on ${value.host} without a token: anyone who can reach it could use ` +
-        `the node. Pass a token (--token <t>, the ${TOKEN_ENV} environment variable, or ` +
-        `"token" in the config file), or listen on 127.0.0.1.`,
-    );
-  }
+  const value = parseOptions(nodeOptionsSchema, options, 'node options');
+  requireTokenBeyondLoopback(value.host, value.token, 'use the node');
   if (value.sessionMode === 'inline' && value.runtime !== 'onnxruntime-node') {
     throw new EdgeshiftError(
       'ES_CONFIG',

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../common/http/app.ts';
+import { type ListenAddress, listenOn } from '../common/http/bind.ts';
 import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../common/http/headers.ts';
 import { route } from '../common/http/routes.ts';
 import { formatServerTiming } from '../common/http/server-timing.ts';
@@ -22,12 +23,7 @@ import { registerStatsRoutes } from './stats-route.ts';
 export { installSignalHandlers } from '../common/http/signals.ts';
 export type { NodeConfig, NodeOptions } from './config.ts';
 
-export interface NodeAddress {
-  host: string;
-  port: number;
-  /** Base URL, e.g. http://127.0.0.1:8001 */
-  url: string;
-}
+export type NodeAddress = ListenAddress;
 
 export interface InferenceNode {
   /** The fastify instance; tests call `app.inject()` on it. */
@@ -149,13 +145,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     models,
     metrics,
     energy,
-    async listen() {
-      await app.listen({ host: config.host, port: config.port });
-      const address = app.server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : config.port;
-      const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return { host: config.host, port, url: `http://${urlHost}:${port}` };
-    },
+    listen: () => listenOn(app, config.host, config.port),
     close() {
       closing ??= (async () => {
         http.stopAccepting();
