@@ -207,6 +207,10 @@ export function errorFromTransport(
       cause: error,
     });
   }
+  if ((error as { name?: unknown })?.name === 'HTTPParserError') {
+    // undici's llhttp errors, some of them without a code.
+    return badResponse(url, `the reply is not valid HTTP (${(error as Error).message})`, error);
+  }
   const code = errorCode(error) ?? errorCode((error as { cause?: unknown })?.cause);
   if (code !== undefined) {
     const words = UNREACHABLE[code];

@@ -119,9 +119,10 @@ export class EventStream implements AsyncIterable<GenerateEvent> {
     wake?.();
   }
 
-  /** Stops reading and closes the connection. */
+  /** Stops reading and closes the connection; events not yet read are dropped. */
   cancel(): void {
     this.ended = true;
+    this.queue.length = 0;
     this.body.destroy();
     this.notify();
   }
