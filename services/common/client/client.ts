@@ -132,6 +132,8 @@ export interface GenerateResult extends AnswerTrace {
 
 export interface GenerateStream extends AsyncIterable<GenerateEvent> {
   status: number;
+  /** The answer's headers (lower-case names). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
   node?: string;
   tier?: string;
   /** `ttft` on a node's stream. */
@@ -463,6 +465,7 @@ export function createOipClient(options: OipClientOptions): OipClient {
       const events = new EventStream(answer.body, answer.url, CLIENT_DEFAULTS.maxEventLength);
       return {
         ...traceOf(answer),
+        headers: answer.headers,
         sentAt: answer.sentAt,
         headersMs: answer.headersMs,
         cancel: () => events.cancel(),
