@@ -5,6 +5,12 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { resolveNodeConfig } from '../services/node/config.ts';
 
+/** Every node option's default, from the node's option schema (services/node/config.ts). */
+export const NODE_DEFAULTS = resolveNodeConfig({});
+
+/** Where a node listens by default: what `infer --url` points at unless told otherwise. */
+export const DEFAULT_NODE_URL = `http://${NODE_DEFAULTS.host}:${NODE_DEFAULTS.port}`;
+
 export const integer = (flag: string) => (value: string) => {
   if (!/^\d+$/.test(value)) {
     throw new InvalidArgumentError(`${flag} expects a non-negative integer, got "${value}"`);
@@ -32,7 +38,7 @@ export const number = (flag: string) => (value: string) => {
  * option's default is the config field of the same name (--max-batch: maxBatch).
  */
 export function showConfigDefaults(command: Command): void {
-  const defaults: Record<string, unknown> = { ...resolveNodeConfig({}) };
+  const defaults: Record<string, unknown> = { ...NODE_DEFAULTS };
   for (const option of command.options) {
     const key = option.attributeName() === 'model' ? 'models' : option.attributeName();
     const value = defaults[key];

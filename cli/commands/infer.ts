@@ -4,10 +4,7 @@ import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
 import { tokenFromEnv } from '../../services/node/config.ts';
 import { formatMs } from '../format.ts';
-import { integer, number, positiveInteger } from '../options.ts';
-
-/** Where `edgeshift start` and `edgeshift node` listen by default (services/node/config.ts). */
-const DEFAULT_URL = 'http://127.0.0.1:8001';
+import { DEFAULT_NODE_URL, integer, number, positiveInteger } from '../options.ts';
 
 interface InferOptions {
   url: string;
@@ -26,7 +23,7 @@ export function registerInferCommand(program: Command): void {
     .description(
       'send one Open Inference Protocol request with synthetic inputs and print the answer',
     )
-    .option('--url <url>', 'node or router base URL', DEFAULT_URL)
+    .option('--url <url>', 'node or router base URL', DEFAULT_NODE_URL)
     .option('--binary', "use Triton's binary tensor extension instead of JSON")
     .option('--batch <n>', 'batch size', positiveInteger('--batch'), 1)
     .option('--seed <n>', 'seed for the synthetic inputs', integer('--seed'), 42)

@@ -9,7 +9,7 @@ import { OnnxruntimeNodeRuntime } from '../../services/node/runtimes/onnxruntime
 import type { ServedModel } from '../../services/node/served-models.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { formatMs } from '../format.ts';
-import { integer } from '../options.ts';
+import { DEFAULT_NODE_URL, integer, NODE_DEFAULTS } from '../options.ts';
 import { assertPortFree, bindError } from '../port.ts';
 
 const WARMUP_REQUESTS = 5;
@@ -19,9 +19,14 @@ export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description(
-      `the first result: serve the model zoo (${ZOO_NAMES.join(', ')}) on 127.0.0.1:8001, self-check it, keep serving`,
+      `the first result: serve the model zoo (${ZOO_NAMES.join(', ')}) on ${DEFAULT_NODE_URL}, self-check it, keep serving`,
     )
-    .option('--port <port>', 'port to bind (0: any free port)', integer('--port'), 8001)
+    .option(
+      '--port <port>',
+      'port to bind (0: any free port)',
+      integer('--port'),
+      NODE_DEFAULTS.port,
+    )
     .option('--no-serve', 'exit after the self-check instead of serving until Ctrl-C')
     .action(async (options: { port: number; serve: boolean }) => {
       const models = [...ZOO_NAMES];

@@ -28,7 +28,9 @@ export const SUPERVISOR_DEFAULTS = {
   readyTimeoutMs: 60_000,
   /**
    * Milliseconds between SIGTERM and SIGKILL. A node answers the requests it holds before
-   * it exits; a queue of 256 cnn requests of batch 1 takes about 0.3 s here.
+   * it exits: a full default queue (256 batch-1 cnn requests) at the 3,300 inferences/s
+   * measured on 2 cores (docs/performance.md) takes about 0.08 s, a generation of 1,000
+   * tokens about 1 s (docs/generation.md); ten seconds leaves room for a loaded machine.
    */
   stopGraceMs: 10_000,
   /** Characters of a child's output kept for error messages (the end of it). */

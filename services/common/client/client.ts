@@ -24,8 +24,8 @@ import {
 } from '../http/headers.ts';
 import { parseServerTiming, type ServerTimingEntry } from '../http/server-timing.ts';
 import type { NodeStats } from '../node-stats.ts';
-import type { ModelMetadata, ServerMetadata, TensorMetadata } from '../oip.ts';
-import { isDatatype, type ModelSignature, type Tensor } from '../tensor.ts';
+import type { ModelMetadata, ServerMetadata } from '../oip.ts';
+import type { ModelSignature, Tensor } from '../tensor.ts';
 import { badResponse, errorFromAnswer } from './errors.ts';
 import {
   EventStream,
@@ -34,6 +34,7 @@ import {
   type GenerateRequest,
   readGenerateAnswer,
 } from './generate.ts';
+import { isObject, readModelMetadata, readServerMetadata } from './metadata.ts';
 import {
   type HeaderValues,
   type SendAnswer,
@@ -208,51 +209,12 @@ function traceOf(answer: { status: number; headers: HeaderValues }) {
   };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function parseJson(answer: SendAnswer): unknown {
   try {
     return JSON.parse(answer.body.toString('utf8'));
   } catch (error) {
     throw badResponse(answer.url, 'the body is not JSON', error);
   }
-}
-
-function readTensorMetadata(value: unknown, what: string, url: string): TensorMetadata {
-  if (
-    !isObject(value) ||
-    typeof value.name !== 'string' ||
-    !isDatatype(value.datatype) ||
-    !Array.isArray(value.shape) ||
-    !value.shape.every((d) => Number.isInteger(d) && d >= -1)
-  ) {
-    throw badResponse(
-      url,
-      `${what} must be {name, datatype, shape} with a known datatype and integer dimensions (-1 for dynamic)`,
-    );
-  }
-  return { name: value.name, datatype: value.datatype, shape: value.shape as number[] };
-}
-
-function readModelMetadata(value: unknown, url: string): ModelMetadata {
-  if (!isObject(value) || typeof value.name !== 'string') {
-    throw badResponse(url, "model metadata must be an object with a string 'name'");
-  }
-  for (const key of ['inputs', 'outputs'] as const) {
-    if (!Array.isArray(value[key])) throw badResponse(url, `model metadata has no '${key}' array`);
-  }
-  const versions = value.versions;
-  return {
-    name: value.name,
-    ...(Array.isArray(versions) ? { versions: versions.map(String) } : {}),
-    platform: typeof value.platform === 'string' ? value.platform : '',
-    inputs: (value.inputs as unknown[]).map((t, i) => readTensorMetadata(t, `inputs[${i}]`, url)),
-    outputs: (value.outputs as unknown[]).map((t, i) =>
-      readTensorMetadata(t, `outputs[${i}]`, url),
-    ),
-  };
 }
 
 function modelPath(model: string, version: string | undefined): string {
@@ -282,6 +244,17 @@ export function createOipClient(options: OipClientOptions): OipClient {
   }
   const prefix = base.pathname.replace(/\/+$/, '');
   const connections = options.connections ?? CLIENT_DEFAULTS.connections;
+  const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
+  const maxResponseBytes = options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes;
+  for (const [name, value] of [
+    ['connections', connections],
+    ['timeoutMs', timeoutMs],
+    ['maxResponseBytes', maxResponseBytes],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new EdgeshiftError('ES_CONFIG', `${name} must be a positive integer, got ${value}`);
+    }
+  }
   const owned =
     options.dispatcher === undefined ? new Pool(base.origin, { connections }) : undefined;
   const dispatcher = options.dispatcher ?? owned!;
@@ -292,8 +265,8 @@ export function createOipClient(options: OipClientOptions): OipClient {
     prefix,
     dispatcher,
     headers: defaults,
-    timeoutMs: options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
-    maxResponseBytes: options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
+    timeoutMs,
+    maxResponseBytes,
   });
 
   const call = (
@@ -341,20 +314,7 @@ export function createOipClient(options: OipClientOptions): OipClient {
     ready: (options) => probe('/v2/health/ready', options),
 
     async serverMetadata(options) {
-      const value = await getJson('/v2', options);
-      if (
-        !isObject(value) ||
-        typeof value.name !== 'string' ||
-        typeof value.version !== 'string' ||
-        !Array.isArray(value.extensions) ||
-        !value.extensions.every((e) => typeof e === 'string')
-      ) {
-        throw badResponse(
-          transport.url('/v2'),
-          'server metadata must be {name, version, extensions}',
-        );
-      }
-      return { name: value.name, version: value.version, extensions: value.extensions as string[] };
+      return readServerMetadata(await getJson('/v2', options), transport.url('/v2'));
     },
 
     modelMetadata,

@@ -445,7 +445,19 @@ describe('dispatchers and pass-through', () => {
     await client.close();
   });
 
-  it('refuses a URL that is not http(s) with ES_CONFIG', () => {
+  it('refuses a URL that is not http(s), and limits that are not positive integers, with ES_CONFIG', () => {
+    for (const options of [
+      { connections: 0 },
+      { timeoutMs: -5 },
+      { timeoutMs: Number.POSITIVE_INFINITY },
+      { maxResponseBytes: 1.5 },
+    ]) {
+      assert.throws(
+        () => createOipClient({ url: 'http://127.0.0.1:8001', ...options }),
+        (e: unknown) => (e as OipError).code === 'ES_CONFIG',
+        JSON.stringify(options),
+      );
+    }
     for (const url of ['not a url', 'ftp://127.0.0.1:8001']) {
       assert.throws(
         () => createOipClient({ url }),
