@@ -2,9 +2,12 @@
  * What the HTTP client itself costs at low load: one request at a time over one
  * keep-alive connection to the null server (null-child.ts, which answers at once), for
  * the OIP client, bare undici with each way of aborting a request, and node:http.
- * Rounds alternate the order of the clients; the medians of the rounds' p50 and p99 count.
+ * After a warm-up of every client, each round runs every client in turn, starting with a
+ * different one each round; a client's cost is its p50 less bare undici's in the same
+ * round, and the median and quartiles of those paired differences are reported, which
+ * cancels most of the drift a shared machine adds between rounds.
  *
- *   node --import tsx bench/perf/serving/client-cost.ts [--seconds 2] [--rounds 5]
+ *   node --import tsx bench/perf/serving/client-cost.ts [--seconds 1] [--rounds 15]
  */
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +17,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Pool } from 'undici';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
-import { median, summariseLatencies } from '../../../services/common/stats.ts';
+import { median, spread, summariseLatencies } from '../../../services/common/stats.ts';
 import { InProcessModel } from './baseline.ts';
 import { KeepAliveClient } from './http-client.ts';
 import { machineInfo } from './machine.ts';
@@ -32,9 +35,9 @@ function positive(value: string): number {
 
 const cli = new Command('client-cost')
   .description('per-request cost of the HTTP clients at low load, against the null server')
-  .option('--seconds <s>', 'timed seconds per client and round', positive, 2)
-  .option('--warmup <s>', 'warm-up seconds per client and round', positive, 0.5)
-  .option('--rounds <n>', 'rounds, alternating the order of the clients', positive, 5)
+  .option('--seconds <s>', 'timed seconds per client and round', positive, 1)
+  .option('--warmup <s>', 'warm-up seconds per client, before the first round', positive, 2)
+  .option('--rounds <n>', 'rounds, each starting with another client', positive, 15)
   .parse(process.argv)
   .opts<{ seconds: number; warmup: number; rounds: number }>();
 
@@ -103,12 +106,11 @@ const p50s = new Map<string, number[]>(names.map((n) => [n, []]));
 const p99s = new Map<string, number[]>(names.map((n) => [n, []]));
 const machine = await machineInfo();
 try {
+  for (const name of names) await loop(clients[name]!, cli.warmup);
   for (let round = 0; round < cli.rounds; round++) {
-    const order = round % 2 === 0 ? names : [...names].reverse();
+    const order = names.map((_, i) => names[(i + round) % names.length]!);
     for (const name of order) {
-      const send = clients[name]!;
-      await loop(send, cli.warmup);
-      const s = summariseLatencies(await loop(send, cli.seconds));
+      const s = summariseLatencies(await loop(clients[name]!, cli.seconds));
       p50s.get(name)!.push(s.p50Ms);
       p99s.get(name)!.push(s.p99Ms);
       process.stderr.write(`round ${round + 1} ${name}: p50 ${(s.p50Ms * 1000).toFixed(1)} µs\n`);
@@ -122,15 +124,20 @@ try {
   await rm(scratch, { recursive: true, force: true });
 }
 
-const base = median(p50s.get('undici, no abort')!);
+const bare = p50s.get('undici, no abort')!;
 const us = (ms: number) => (ms * 1000).toFixed(1).padStart(7);
-console.log(`client                      p50 µs   p99 µs   p50 - bare undici µs`);
+console.log(
+  'client                      p50 µs   p99 µs   p50 - bare undici µs, median [p25 .. p75]',
+);
 for (const name of names) {
-  const p50 = median(p50s.get(name)!);
-  console.log(`${name.padEnd(26)} ${us(p50)}  ${us(median(p99s.get(name)!))}   ${us(p50 - base)}`);
+  const diffs = spread(p50s.get(name)!.map((p50, r) => p50 - bare[r]!));
+  console.log(
+    `${name.padEnd(26)} ${us(median(p50s.get(name)!))}  ${us(median(p99s.get(name)!))}   ` +
+      `${us(diffs.median)}  [${us(diffs.p25).trim()} .. ${us(diffs.p75).trim()}]`,
+  );
 }
 console.log(
   `\n${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, undici ${machine.undiciVersion}; ` +
-    `load average ${machine.loadAverage1m.toFixed(2)} at start; ${cli.rounds} rounds x ${cli.seconds} s; ` +
-    'medians of the rounds; request: the mlp binary payload, answer 200 bytes',
+    `load average ${machine.loadAverage1m.toFixed(2)} at start; ${cli.rounds} rounds x ${cli.seconds} s per client ` +
+    `after ${cli.warmup} s of warm-up each; medians of the rounds; request: the mlp binary payload, answer 200 bytes`,
 );
