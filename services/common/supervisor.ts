@@ -273,7 +273,8 @@ export async function startChild(spec: ChildSpec): Promise<SupervisedChild> {
       spec.stopGraceMs ?? SUPERVISOR_DEFAULTS.stopGraceMs,
     );
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) {
+    // A child that never spawned has no pid and will not emit 'exit'.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited;
     }

@@ -90,6 +90,16 @@ describe('startChild', () => {
     assert.match(error.message, /within 300 ms/);
   });
 
+  it('raises ES_INTERNAL when the process cannot even be spawned', async () => {
+    const error = await rejection(
+      startChild(
+        spec('ready', { cwd: fileURLToPath(new URL('./no-such-folder/', import.meta.url)) }),
+      ),
+    );
+    assert.equal(error.code, 'ES_INTERNAL');
+    assert.match(error.message, /ready child: cannot start/);
+  });
+
   it('kills a child that ignores SIGTERM once the grace period is over', async () => {
     const child = await start('stubborn', { stopGraceMs: 200 });
     const exit = await child.stop();

@@ -2,8 +2,9 @@
  * What the HTTP client itself costs at low load: one request at a time over one
  * keep-alive connection to the null server (null-child.ts, which answers at once), for
  * the OIP client, bare undici with each way of aborting a request, and node:http.
- * After a warm-up of every client, each round runs every client in turn, starting with a
- * different one each round; a client's cost is its p50 less bare undici's in the same
+ * After a warm-up of every client, each round runs every client in turn, in an order
+ * shuffled afresh each round (seeded), so no client always follows the same one (the
+ * garbage one leaves behind is collected during the next); a client's cost is its p50 less bare undici's in the same
  * round, and the median and quartiles of those paired differences are reported, which
  * cancels most of the drift a shared machine adds between rounds.
  *
@@ -17,6 +18,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Pool } from 'undici';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
+import { mulberry32 } from '../../../services/common/sample-inputs.ts';
 import { median, spread, summariseLatencies } from '../../../services/common/stats.ts';
 import { InProcessModel } from './baseline.ts';
 import { KeepAliveClient } from './http-client.ts';
@@ -37,9 +39,10 @@ const cli = new Command('client-cost')
   .description('per-request cost of the HTTP clients at low load, against the null server')
   .option('--seconds <s>', 'timed seconds per client and round', positive, 1)
   .option('--warmup <s>', 'warm-up seconds per client, before the first round', positive, 2)
-  .option('--rounds <n>', 'rounds, each starting with another client', positive, 15)
+  .option('--rounds <n>', 'rounds, each in a new order', positive, 15)
+  .option('--seed <n>', 'seed of the order shuffles', positive, 1)
   .parse(process.argv)
-  .opts<{ seconds: number; warmup: number; rounds: number }>();
+  .opts<{ seconds: number; warmup: number; rounds: number; seed: number }>();
 
 const entry = await resolveModel('mlp');
 const model = await InProcessModel.load(entry.file, 1);
@@ -101,14 +104,25 @@ async function loop(send: () => Promise<unknown>, seconds: number): Promise<numb
   return latencies;
 }
 
+/** Fisher-Yates with the given random source. */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 const names = Object.keys(clients);
+const random = mulberry32(cli.seed);
 const p50s = new Map<string, number[]>(names.map((n) => [n, []]));
 const p99s = new Map<string, number[]>(names.map((n) => [n, []]));
 const machine = await machineInfo();
 try {
   for (const name of names) await loop(clients[name]!, cli.warmup);
   for (let round = 0; round < cli.rounds; round++) {
-    const order = names.map((_, i) => names[(i + round) % names.length]!);
+    const order = shuffled(names, random);
     for (const name of order) {
       const s = summariseLatencies(await loop(clients[name]!, cli.seconds));
       p50s.get(name)!.push(s.p50Ms);
@@ -139,5 +153,5 @@ for (const name of names) {
 console.log(
   `\n${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, undici ${machine.undiciVersion}; ` +
     `load average ${machine.loadAverage1m.toFixed(2)} at start; ${cli.rounds} rounds x ${cli.seconds} s per client ` +
-    `after ${cli.warmup} s of warm-up each; medians of the rounds; request: the mlp binary payload, answer 200 bytes`,
+    `after ${cli.warmup} s of warm-up each, order seed ${cli.seed}; medians of the rounds; request: the mlp binary payload, answer 200 bytes`,
 );

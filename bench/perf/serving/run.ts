@@ -160,7 +160,10 @@ function parseCli(argv: string[]): CliOptions {
       1,
     )
     .addOption(
-      new Option('--client <c>', 'throughput load generator; auto = wrk when on PATH')
+      new Option(
+        '--client <c>',
+        'throughput load generator: wrk, or node (the OIP client); auto = wrk when on PATH',
+      )
         .choices(['auto', 'wrk', 'node'])
         .default('auto'),
     )
