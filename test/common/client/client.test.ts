@@ -230,6 +230,26 @@ describe('OIP client against a node', () => {
   });
 });
 
+describe("OIP client against a node's own GET /stats", () => {
+  it('reads the load view, which counts the requests it answered', async (t) => {
+    // GET /stats arrives with services/node/stats-route.ts; until a node serves it, skip.
+    const probe = await client.send({ method: 'GET', path: '/stats' });
+    if (probe.status === 404) {
+      t.skip('this node has no GET /stats route yet');
+      return;
+    }
+    const served = node.models.get('mlp')!;
+    await client.infer('mlp', makeSampleInputs(served.signature, { batch: 1, seed: 5 }));
+    const stats = await client.stats();
+    assert.deepEqual([stats.node, stats.tier, stats.accepting], ['edge', 'edge', true]);
+    assert.deepEqual(Object.keys(stats.models).sort(), ['gpt', 'mlp']);
+    const mlp = stats.models.mlp!;
+    assert.ok((mlp.requests['200'] ?? 0) >= 1, JSON.stringify(mlp.requests));
+    assert.ok(mlp.total.count >= 1);
+    assert.equal(mlp.batch.maxBatch, node.config.maxBatch);
+  });
+});
+
 describe('OIP client against a stats endpoint', () => {
   it('reads GET /stats as NodeStats, and refuses a body of another shape', async () => {
     const stats: NodeStats = {
