@@ -5,12 +5,17 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, describe, it } from 'node:test';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolveModel } from '../models/registry.ts';
-import { decodeInferResponse, encodeInferRequest } from '../services/common/codec.ts';
+import { createOipClient } from '../services/common/client/index.ts';
 import { makeSampleInputs } from '../services/common/sample-inputs.ts';
+import { resolveNodeConfig } from '../services/node/config.ts';
 import { OnnxruntimeNodeRuntime } from '../services/node/runtimes/onnxruntime-node.ts';
+import { createNode, type InferenceNode } from '../services/node/server.ts';
+import { closedPortUrl } from '../test/support/misbehaving-servers.ts';
 
 const CLI = fileURLToPath(new URL('./edgeshift.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -80,25 +85,14 @@ describe('edgeshift CLI', () => {
     const expected = await local.run(inputs);
     await local.close();
 
+    const oip = createOipClient({ url: url! });
     for (const binary of [false, true]) {
-      const request = encodeInferRequest(inputs, { binary, outputs: [{ name: 'logits', binary }] });
-      const headers: Record<string, string> = { 'content-type': request.contentType };
-      if (request.headerLength !== undefined) {
-        headers['inference-header-content-length'] = String(request.headerLength);
-      }
-      const response = await fetch(`${url}/v2/models/cnn/infer`, {
-        method: 'POST',
-        headers,
-        body: request.body,
+      const result = await oip.infer('cnn', inputs, {
+        binary,
+        outputs: [{ name: 'logits', binary }],
       });
-      assert.equal(response.status, 200);
-      assert.equal(response.headers.get('x-edgeshift-tier'), 'hyperscale');
-      const hl = response.headers.get('inference-header-content-length');
-      const decoded = decodeInferResponse(
-        Buffer.from(await response.arrayBuffer()),
-        hl === null ? undefined : Number(hl),
-      );
-      const got = decoded.outputs[0]!;
+      assert.equal(result.tier, 'hyperscale');
+      const got = result.outputs[0]!;
       assert.deepEqual(got.shape, expected[0]!.shape);
       const want = expected[0]!.data as Float32Array;
       const have = got.data as Float32Array;
@@ -109,6 +103,7 @@ describe('edgeshift CLI', () => {
         );
       }
     }
+    await oip.close();
 
     const client = start(['infer', 'cnn', '--url', url!, '--binary']);
     assert.equal(await client.exit(), 0, client.output().stderr);
@@ -162,6 +157,51 @@ describe('edgeshift CLI', () => {
     assert.equal(byName.get('mlp')?.parameters, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
   });
 
+  it('README, `node --help` and `models list` name the same models', async () => {
+    const list = start(['models', 'list', '--json']);
+    assert.equal(await list.exit(), 0);
+    const listed = (JSON.parse(list.output().stdout) as { name: string }[]).map((m) => m.name);
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## Models'), readme.indexOf('## Install notes'));
+    const inReadme = [...table.matchAll(/^\| `([^`]+)`/gm)].map((m) => m[1]);
+    assert.deepEqual(inReadme, listed, 'README models table');
+    const help = start(['node', '--help']);
+    assert.equal(await help.exit(), 0);
+    const modelHelp = /--model <model>([\s\S]*?)repeatable/.exec(help.output().stdout)?.[1] ?? '';
+    const inHelp = [...modelHelp.matchAll(/[a-z][a-z0-9-]+(?=[,)])/g)].map((m) => m[0]);
+    assert.deepEqual(inHelp, listed, '`node --help` --model');
+  });
+
+  it("`node --help` shows the defaults of the node's option schema", async () => {
+    const defaults = resolveNodeConfig({});
+    const run = start(['node', '--help']);
+    assert.equal(await run.exit(), 0);
+    // commander wraps long lines: compare with the whitespace collapsed.
+    const help = run.output().stdout.replace(/\s+/g, ' ');
+    const expect: [string, unknown][] = [
+      ['--tier <tier>', defaults.tier],
+      ['--runtime <runtime>', defaults.runtime],
+      ['--ep <provider>', defaults.ep],
+      ['--threads <n>', defaults.threads],
+      ['--max-batch <n>', defaults.maxBatch],
+      ['--max-queue-delay-ms <ms>', defaults.maxQueueDelayMs],
+      ['--max-queue <n>', defaults.maxQueue],
+      ['--max-in-flight <n>', defaults.maxInFlight],
+      ['--session-mode <mode>', defaults.sessionMode],
+      ['--host <host>', defaults.host],
+      ['--port <port>', defaults.port],
+      ['--body-limit-bytes <n>', defaults.bodyLimitBytes],
+      ['--model <model>', defaults.models.join(', ')],
+    ];
+    for (const [flag, value] of expect) {
+      const at = help.indexOf(flag);
+      assert.ok(at >= 0, `${flag} missing`);
+      const next = help.indexOf(' --', at + flag.length);
+      const text = help.slice(at, next < 0 ? undefined : next);
+      assert.ok(text.includes(`(default: ${value})`), `${flag}: ${text}`);
+    }
+  });
+
   it('`start --no-serve` self-checks the zoo against in-process onnxruntime and exits 0', async () => {
     const run = start(['start', '--port', '0', '--no-serve']);
     assert.equal(await run.exit(), 0, run.output().stderr);
@@ -172,6 +212,103 @@ describe('edgeshift CLI', () => {
         new RegExp(`^${name}\\s.*\\smatch \\(max`, 'm'),
         `${name} self-check line`,
       );
+    }
+  });
+});
+
+/** A port something else holds on 127.0.0.1, for the duration of `work`. */
+async function withBusyPort(work: (port: number) => Promise<void>): Promise<void> {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  try {
+    await work((holder.address() as net.AddressInfo).port);
+  } finally {
+    await new Promise((resolve) => holder.close(resolve));
+  }
+}
+
+function assertUsageError(stderr: string, code: string): void {
+  assert.match(stderr, new RegExp(`\\[${code}\\]`));
+  assert.doesNotMatch(stderr, /unexpected/);
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('edgeshift CLI errors a newcomer can act on', () => {
+  let guarded: InferenceNode;
+  let guardedUrl: string;
+  const noToken = { EDGESHIFT_TOKEN: '' };
+
+  before(async () => {
+    guarded = await createNode({
+      models: ['mlp'],
+      port: 0,
+      token: 'cli-token',
+      logLevel: 'silent',
+    });
+    ({ url: guardedUrl } = await guarded.listen());
+  });
+  after(async () => {
+    await guarded?.close();
+  });
+
+  for (const command of [
+    ['node', '--model', 'mlp'],
+    ['start', '--no-serve'],
+  ]) {
+    it(`\`${command[0]}\` on a port in use says so before loading any model, and suggests --port`, async () => {
+      await withBusyPort(async (port) => {
+        const run = start([...command, '--port', String(port)]);
+        assert.equal(await run.exit(), 1);
+        const { stdout, stderr } = run.output();
+        assertUsageError(stderr, 'ES_CONFIG');
+        assert.match(stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
+        assert.match(stderr, /--port <n>/);
+        assert.doesNotMatch(`${stdout}${stderr}`, /loading/, 'it stopped before loading');
+      });
+    });
+  }
+
+  it('`infer` against nothing names the URL and how to start a node', async () => {
+    const url = await closedPortUrl();
+    const run = start(['infer', 'cnn', '--url', url], noToken);
+    assert.equal(await run.exit(), 1);
+    const { stderr } = run.output();
+    assertUsageError(stderr, 'ES_UNREACHABLE');
+    assert.ok(stderr.includes(url), stderr);
+    assert.match(stderr, /npm start/);
+    assert.match(stderr, /edgeshift node/);
+  });
+
+  it('`infer` without the token a node wants mentions --token and EDGESHIFT_TOKEN', async () => {
+    const run = start(['infer', 'mlp', '--url', guardedUrl], noToken);
+    assert.equal(await run.exit(), 1);
+    const { stderr } = run.output();
+    assertUsageError(stderr, 'ES_UNAUTHORIZED');
+    assert.match(stderr, /--token/);
+    assert.match(stderr, /EDGESHIFT_TOKEN/);
+    const withToken = start(['infer', 'mlp', '--url', guardedUrl, '--token', 'cli-token'], noToken);
+    assert.equal(await withToken.exit(), 0, withToken.output().stderr);
+    assert.match(withToken.output().stdout, /probabilities FP32\[1,10\]/);
+  });
+
+  it('`infer` of a model the node does not serve lists the ones it serves', async () => {
+    const run = start(['infer', 'resnet', '--url', guardedUrl, '--token', 'cli-token'], noToken);
+    assert.equal(await run.exit(), 1);
+    const { stderr } = run.output();
+    assertUsageError(stderr, 'ES_MODEL_NOT_FOUND');
+    assert.match(stderr, /unknown model 'resnet'; this node serves mlp/);
+  });
+
+  it('a malformed flag value is a usage error, not an unexpected one', async () => {
+    for (const args of [
+      ['infer', 'cnn', '--batch', 'two'],
+      ['start', '--port', 'eighty'],
+    ]) {
+      const run = start(args);
+      assert.notEqual(await run.exit(), 0);
+      const { stderr } = run.output();
+      assert.match(stderr, /expects a (non-negative|positive) integer/);
+      assert.doesNotMatch(stderr, /unexpected/);
     }
   });
 });

@@ -1,10 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { isEdgeshiftError } from '../services/common/errors.ts';
 import { registerEnergyCommand } from './commands/energy.ts';
 import { registerInferCommand } from './commands/infer.ts';
 import { registerModelsCommand } from './commands/models.ts';
 import { registerNodeCommand } from './commands/node.ts';
 import { registerStartCommand } from './commands/start.ts';
+import { describeError } from './errors.ts';
 import { packageVersion } from './version.ts';
 
 const program = new Command();
@@ -41,12 +41,10 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode;
-  } else if (isEdgeshiftError(error)) {
-    console.error(`edgeshift: ${error.message} [${error.code}]`);
-    process.exitCode = 1;
   } else {
-    console.error('edgeshift: unexpected error:', error instanceof Error ? error.message : error);
-    if (process.env.EDGESHIFT_DEBUG) console.error(error);
+    for (const line of describeError(error, Boolean(process.env.EDGESHIFT_DEBUG))) {
+      console.error(line);
+    }
     process.exitCode = 1;
   }
 }

@@ -13,6 +13,7 @@ import {
   encodeInferRequest,
   encodeInferResponse,
 } from '../../services/common/codec.ts';
+import { median } from '../../services/common/stats.ts';
 import type { ModelSignature, Tensor } from '../../services/common/tensor.ts';
 
 function argValue(name: string, fallback: number): number {
@@ -89,10 +90,7 @@ function measureAll<K extends string>(cases: Record<K, () => number>): Record<K,
     for (const name of names) rates[name].push(timeRound(cases[name]));
   }
   const medians = {} as Record<K, number>;
-  for (const name of names) {
-    const sorted = rates[name].sort((a, b) => a - b);
-    medians[name] = sorted[Math.floor(sorted.length / 2)]!;
-  }
+  for (const name of names) medians[name] = median(rates[name]);
   return medians;
 }
 

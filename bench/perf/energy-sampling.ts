@@ -20,6 +20,7 @@
  */
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { median } from '../../services/common/stats.ts';
 import { createEnergyMonitor, type EnergyMonitorOptions } from '../../services/energy/monitor.ts';
 import { NvidiaSmiMeter } from '../../services/energy/nvidia-smi.ts';
 import { readProcessCpuTimes } from '../../services/energy/proc-pid-stat.ts';
@@ -163,10 +164,8 @@ try {
   const report = (label: string, t: Totals): void => {
     const extra = t.cpu / t.wall - idle.cpu / idle.wall;
     const sorted = [...t.rounds].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     console.log(
-      `${label}: median ${(100 * median).toFixed(3)}% of one core over idle (all rounds together ${(100 * extra).toFixed(3)}%, per round ${(100 * sorted[0]!).toFixed(3)}% to ${(100 * sorted.at(-1)!).toFixed(3)}%)`,
+      `${label}: median ${(100 * median(sorted)).toFixed(3)}% of one core over idle (all rounds together ${(100 * extra).toFixed(3)}%, per round ${(100 * sorted[0]!).toFixed(3)}% to ${(100 * sorted.at(-1)!).toFixed(3)}%)`,
     );
   };
   report('sampling every meter at 10 Hz', sampling);

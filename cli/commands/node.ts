@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { PRETRAINED, ZOO_NAMES } from '../../models/registry.ts';
 import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
+import { integer, number, showConfigDefaults } from '../options.ts';
+import { assertPortFree, bindError } from '../port.ts';
 
 interface NodeFlags {
   config?: string;
@@ -23,21 +26,8 @@ interface NodeFlags {
   energyAgent?: string;
 }
 
-const integer = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value))
-    throw new Error(`${flag} expects a non-negative integer, got "${value}"`);
-  return Number.parseInt(value, 10);
-};
-const number = (flag: string) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new Error(`${flag} expects a non-negative number, got "${value}"`);
-  }
-  return n;
-};
-
 export function registerNodeCommand(program: Command): void {
-  program
+  const command = program
     .command('node')
     .description('run an inference node: Open Inference Protocol over HTTP for one or more models')
     .option('-c, --config <file>', 'JSON config file with the same fields (flags win)')
@@ -47,7 +37,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--name <name>', 'node name reported in x-edgeshift-node (default: the tier)')
     .option(
       '-m, --model <model>',
-      'zoo name (mlp, cnn, gpt), pretrained name (ppocr-cls) or path to an .onnx file; repeatable',
+      `zoo name (${ZOO_NAMES.join(', ')}), pretrained name (${Object.keys(PRETRAINED).join(', ')}) or path to an .onnx file; repeatable`,
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .addOption(
@@ -116,14 +106,19 @@ Examples:
         fromFlags.token = process.env.EDGESHIFT_TOKEN;
       }
       const options = mergeConfig(fileConfig, fromFlags);
+      await assertPortFree(options.host, options.port);
       console.error(
         `edgeshift node: loading ${options.models.join(', ')} on ${options.runtime} (${options.ep})...`,
       );
       const node = await createNode(options);
-      const address = await node.listen();
+      const address = await node.listen().catch(async (error: unknown) => {
+        await node.close();
+        throw bindError(error, options.host, options.port) ?? error;
+      });
       installSignalHandlers(node);
       console.error(
         `edgeshift node: ${options.tier} node serving ${options.models.join(', ')} at ${address.url} (Ctrl-C to stop)`,
       );
     });
+  showConfigDefaults(command);
 }

@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { ZOO_NAMES } from '../../models/registry.ts';
-import { decodeInferResponse, encodeInferRequest } from '../../services/common/codec.ts';
+import { createOipClient, type OipClient } from '../../services/common/client/index.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
+import { percentile } from '../../services/common/stats.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
 import { mergeConfig } from '../../services/node/config.ts';
 import { OnnxruntimeNodeRuntime } from '../../services/node/runtimes/onnxruntime-node.ts';
 import type { ServedModel } from '../../services/node/served-models.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { formatMs } from '../format.ts';
+import { DEFAULT_NODE_URL, integer, NODE_DEFAULTS } from '../options.ts';
+import { assertPortFree, bindError } from '../port.ts';
 
 const WARMUP_REQUESTS = 5;
 const SELF_CHECK_REQUESTS = 30;
@@ -16,15 +19,29 @@ export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description(
-      'the first result: serve the model zoo on 127.0.0.1:8001, self-check it, keep serving',
+      `the first result: serve the model zoo (${ZOO_NAMES.join(', ')}) on ${DEFAULT_NODE_URL}, self-check it, keep serving`,
     )
-    .option('--port <port>', 'port to bind (0: any free port)', (v) => Number.parseInt(v, 10), 8001)
+    .option(
+      '--port <port>',
+      'port to bind (0: any free port)',
+      integer('--port'),
+      NODE_DEFAULTS.port,
+    )
     .option('--no-serve', 'exit after the self-check instead of serving until Ctrl-C')
     .action(async (options: { port: number; serve: boolean }) => {
       const models = [...ZOO_NAMES];
+      const config = mergeConfig({}, { models, port: options.port, tier: 'edge' });
+      // Seconds of building and loading are wasted if the port turns out to be taken.
+      await assertPortFree(config.host, config.port);
       console.log(`edgeshift: building and loading the zoo (${models.join(', ')})...`);
-      const node = await createNode(mergeConfig({}, { models, port: options.port, tier: 'edge' }));
-      const { url } = await node.listen();
+      const node = await createNode(config);
+      let url: string;
+      try {
+        ({ url } = await node.listen());
+      } catch (error) {
+        await node.close();
+        throw bindError(error, config.host, config.port) ?? error;
+      }
       if (options.serve) installSignalHandlers(node);
       console.log(`edgeshift: edge node serving at ${url}\n`);
       console.log(
@@ -39,12 +56,17 @@ export function registerStartCommand(program: Command): void {
       );
       console.log('model   round-trip p50        p99   compute p50   in-process p50   agreement');
       let failed = false;
-      for (const model of models) {
-        const served = node.models.get(model);
-        if (!served) throw new Error(`node did not load ${model}`);
-        const line = await selfCheck(url, served);
-        failed ||= line.failed;
-        console.log(line.text);
+      const client = createOipClient({ url, connections: 1 });
+      try {
+        for (const model of models) {
+          const served = node.models.get(model);
+          if (!served) throw new Error(`node did not load ${model}`);
+          const line = await selfCheck(client, served);
+          failed ||= line.failed;
+          console.log(line.text);
+        }
+      } finally {
+        await client.close();
       }
       if (!options.serve) {
         await node.close();
@@ -56,16 +78,11 @@ Try next (in another terminal):
   curl -s ${url}/v2/models/cnn              # model metadata (Open Inference Protocol)
   npx edgeshift infer cnn --url ${url}      # one request with a synthetic image
   curl -s ${url}/metrics | grep '^edgeshift_'   # Prometheus metrics
-  npx edgeshift models list                 # the zoo: parameters, FLOPs, licences
+  npx edgeshift models list                 # the zoo and the pretrained models: parameters, FLOPs, licences
   npx edgeshift node --help                 # run your own node (tier, model, runtime, batching)
 Press Ctrl-C to stop.`);
     });
 }
-
-const quantile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
-};
 
 function maxAbsDiff(a: Tensor[], b: Tensor[]): number {
   let worst = 0;
@@ -81,30 +98,20 @@ function maxAbsDiff(a: Tensor[], b: Tensor[]): number {
 }
 
 async function selfCheck(
-  url: string,
+  client: OipClient,
   served: ServedModel,
 ): Promise<{ text: string; failed: boolean }> {
   const inputs = makeSampleInputs(served.signature, { batch: 1, sequenceLength: 8, seed: 7 });
-  const request = encodeInferRequest(inputs, {});
   const roundTrips: number[] = [];
   const computes: number[] = [];
   let servedOutputs: Tensor[] = [];
   for (let i = 0; i < WARMUP_REQUESTS + SELF_CHECK_REQUESTS; i++) {
-    const started = performance.now();
-    const response = await fetch(`${url}/v2/models/${served.name}/infer`, {
-      method: 'POST',
-      headers: { 'content-type': request.contentType },
-      body: request.body,
-    });
-    const raw = Buffer.from(await response.arrayBuffer());
-    const elapsed = performance.now() - started;
-    if (!response.ok)
-      throw new Error(`self-check of ${served.name} failed: HTTP ${response.status} ${raw}`);
+    const result = await client.infer(served.name, inputs);
     if (i < WARMUP_REQUESTS) continue;
-    roundTrips.push(elapsed);
-    const compute = /compute;dur=([\d.]+)/.exec(response.headers.get('server-timing') ?? '');
-    if (compute?.[1]) computes.push(Number(compute[1]));
-    if (servedOutputs.length === 0) servedOutputs = decodeInferResponse(raw).outputs;
+    roundTrips.push(result.roundTripMs);
+    const compute = result.serverTiming.find((e) => e.name === 'compute')?.dur;
+    if (compute !== undefined) computes.push(compute);
+    if (servedOutputs.length === 0) servedOutputs = result.outputs;
   }
 
   const local = await new OnnxruntimeNodeRuntime().load(served.file, { worker: false });
@@ -121,6 +128,7 @@ async function selfCheck(
   }
   const diff = maxAbsDiff(localOutputs, servedOutputs);
   const failed = !(diff <= 1e-5);
-  const text = `${served.name.padEnd(7)} ${formatMs(quantile(roundTrips, 0.5)).padStart(9)} ms ${formatMs(quantile(roundTrips, 0.99)).padStart(7)} ms ${formatMs(quantile(computes, 0.5)).padStart(9)} ms ${formatMs(quantile(localTimes, 0.5)).padStart(12)} ms   ${failed ? 'MISMATCH' : 'match'} (max |diff| ${diff.toExponential(1)})`;
+  const ms = (values: number[], p: number) => formatMs(percentile(values, p));
+  const text = `${served.name.padEnd(7)} ${ms(roundTrips, 50).padStart(9)} ms ${ms(roundTrips, 99).padStart(7)} ms ${ms(computes, 50).padStart(9)} ms ${ms(localTimes, 50).padStart(12)} ms   ${failed ? 'MISMATCH' : 'match'} (max |diff| ${diff.toExponential(1)})`;
   return { text, failed };
 }

@@ -1,4 +1,8 @@
-/** Turning raw records into medians, ratios and target checks, and printing them (pure). */
+/**
+ * Turning raw records into medians, ratios and target checks, and printing them (pure).
+ * Quartiles are the project's one percentile definition (nearest rank, services/common/stats.ts).
+ */
+import { type Spread, spread } from '../../../services/common/stats.ts';
 
 /** One adjacent pair: a single stream in-process and served, one right after the other. */
 export interface SinglePair {
@@ -13,12 +17,6 @@ export interface BatchPair {
   inProcessBatchDecodeTokensPerSecond: number;
   servedConcurrentTokensPerSecond: number;
   servedSequentialTokensPerSecond: number;
-}
-
-export interface Spread {
-  median: number;
-  p25: number;
-  p75: number;
 }
 
 export interface Summary {
@@ -40,23 +38,6 @@ export interface Summary {
 
 /** The targets: served decode >= 0.9x in-process; 8 batched streams >= 2x 8 sequential. */
 export const TARGETS = { servedOverInProcess: 0.9, concurrentOverSequential: 2 } as const;
-
-/** Linear interpolation between closest ranks. */
-export function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
-}
-
-export function spread(values: readonly number[]): Spread {
-  return {
-    median: quantile(values, 0.5),
-    p25: quantile(values, 0.25),
-    p75: quantile(values, 0.75),
-  };
-}
 
 export function summarise(singles: readonly SinglePair[], batches: readonly BatchPair[]): Summary {
   const of = <T>(rows: readonly T[], f: (r: T) => number) => spread(rows.map(f));

@@ -1,17 +1,33 @@
 /**
- * A lean keep-alive HTTP client for the benchmark: node:http with a keep-alive Agent,
- * cheaper per request than fetch (undici). Used for latency at low load (one request at
- * a time) and, when wrk is not installed, for closed-loop throughput.
+ * The benchmark's HTTP clients. Requests go through the project's OIP client
+ * (services/common/client, undici), as the router's and the harness's will: its
+ * pass-through `send()` posts the pre-encoded payload and returns the answer's bytes,
+ * so the client adds no encoding or decoding to the timings. A lean node:http keep-alive
+ * client is kept beside it, and latency at low load is measured with both in the same
+ * run, so the OIP client's own cost shows (docs/performance.md, "The client").
  */
 import http from 'node:http';
+import { createOipClient, type SendRequest } from '../../../services/common/client/index.ts';
+import { serverTimingDuration } from '../../../services/common/http/server-timing.ts';
 import type { HttpPayload } from './payloads.ts';
 
 export interface HttpAnswer {
   status: number;
   body: Buffer;
-  headers: http.IncomingHttpHeaders;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+/** Which client times requests at low load. */
+export type LatencyClient = 'oip' | 'node:http';
+
+/** A server and the path requests go to. */
+export interface Target {
+  /** Base URL, e.g. http://127.0.0.1:8001 */
+  url: string;
+  path: string;
+}
+
+/** node:http with a keep-alive Agent: the comparison for the OIP client. */
 export class KeepAliveClient {
   private readonly agent: http.Agent;
   private readonly target: URL;
@@ -55,22 +71,30 @@ export class KeepAliveClient {
   }
 }
 
-/** `name;dur=<ms>` from a Server-Timing header; undefined when absent. */
-export function serverTimingMs(
-  header: string | string[] | undefined,
-  name: string,
-): number | undefined {
-  const text = Array.isArray(header) ? header.join(',') : header;
-  if (text === undefined) return undefined;
-  for (const entry of text.split(',')) {
-    const [metric, ...params] = entry.trim().split(';');
-    if (metric?.trim() !== name) continue;
-    for (const param of params) {
-      const [key, value] = param.trim().split('=');
-      if (key === 'dur' && value !== undefined) return Number(value);
-    }
+interface Poster {
+  post(): Promise<HttpAnswer>;
+  close(): Promise<void>;
+}
+
+/** Posts `payload` to `target` again and again, through the chosen client. */
+function poster(
+  target: Target,
+  payload: HttpPayload,
+  connections: number,
+  kind: LatencyClient,
+): Poster {
+  if (kind === 'node:http') {
+    const client = new KeepAliveClient(`${target.url}${target.path}`, connections);
+    return { post: () => client.post(payload), close: async () => client.close() };
   }
-  return undefined;
+  const client = createOipClient({ url: target.url, connections });
+  const request: SendRequest = {
+    method: 'POST',
+    path: target.path,
+    headers: payload.headers,
+    body: payload.body,
+  };
+  return { post: () => client.send(request), close: () => client.close() };
 }
 
 export interface SequentialResult {
@@ -86,27 +110,28 @@ function failure(answer: HttpAnswer): Error {
 
 /** One request at a time over one keep-alive connection, for `seconds`; every answer must be 200. */
 export async function sequentialRequests(
-  url: string,
+  target: Target,
   payload: HttpPayload,
   seconds: number,
+  kind: LatencyClient = 'oip',
 ): Promise<SequentialResult> {
-  const client = new KeepAliveClient(url, 1);
+  const client = poster(target, payload, 1, kind);
   const result: SequentialResult = { latenciesMs: [], serverTotalMs: [], serverComputeMs: [] };
   try {
     const end = performance.now() + seconds * 1000;
     let now = performance.now();
     while (now < end) {
       const t0 = now;
-      const answer = await client.post(payload);
+      const answer = await client.post();
       now = performance.now();
       if (answer.status !== 200) throw failure(answer);
       result.latenciesMs.push(now - t0);
       const timing = answer.headers['server-timing'];
-      result.serverTotalMs.push(serverTimingMs(timing, 'total') ?? Number.NaN);
-      result.serverComputeMs.push(serverTimingMs(timing, 'compute') ?? Number.NaN);
+      result.serverTotalMs.push(serverTimingDuration(timing, 'total') ?? Number.NaN);
+      result.serverComputeMs.push(serverTimingDuration(timing, 'compute') ?? Number.NaN);
     }
   } finally {
-    client.close();
+    await client.close();
   }
   return result;
 }
@@ -118,14 +143,17 @@ export interface ClosedLoopResult {
   seconds: number;
 }
 
-/** `connections` clients, each sending its next request as soon as the last is answered. */
+/**
+ * `connections` clients, each sending its next request as soon as the last is answered,
+ * through the OIP client (when wrk is not installed).
+ */
 export async function closedLoop(
-  url: string,
+  target: Target,
   payload: HttpPayload,
   connections: number,
   seconds: number,
 ): Promise<ClosedLoopResult> {
-  const client = new KeepAliveClient(url, connections);
+  const client = poster(target, payload, connections, 'oip');
   let requests = 0;
   let errors = 0;
   const start = performance.now();
@@ -133,7 +161,7 @@ export async function closedLoop(
   const worker = async (): Promise<void> => {
     while (performance.now() < end) {
       try {
-        const answer = await client.post(payload);
+        const answer = await client.post();
         if (answer.status === 200) requests += 1;
         else errors += 1;
       } catch {
@@ -144,7 +172,7 @@ export async function closedLoop(
   try {
     await Promise.all(Array.from({ length: connections }, worker));
   } finally {
-    client.close();
+    await client.close();
   }
   return { requests, errors, seconds: (performance.now() - start) / 1000 };
 }

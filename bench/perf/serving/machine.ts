@@ -10,6 +10,8 @@ export interface MachineInfo {
   nodeVersion: string;
   onnxruntimeNodeVersion: string;
   fastifyVersion: string;
+  /** The OIP client's HTTP library. */
+  undiciVersion: string;
   os: string;
   /** 1-minute load average when the run began: other work sharing the machine shows here. */
   loadAverage1m: number;
@@ -136,6 +138,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     nodeVersion: process.version,
     onnxruntimeNodeVersion: packageVersion('onnxruntime-node'),
     fastifyVersion: packageVersion('fastify'),
+    undiciVersion: packageVersion('undici'),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     loadAverage1m: os.loadavg()[0] ?? 0,
     busyBeforeStart,

@@ -6,11 +6,11 @@
  *
  * Argument: a JSON file `{ "json": Canned, "binary": Canned }`, Canned = `{ contentType,
  * headerLength?, bodyBase64 }`. A request with Inference-Header-Content-Length gets the
- * binary answer, any other the JSON one. Prints `{"url": ...}` once listening.
+ * binary answer, any other the JSON one. Started by the supervisor like serve-child.ts.
  */
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { EXIT_WITH_STDIN } from './child-flags.ts';
+import { serveAsChild } from '../../../services/common/supervisor.ts';
 
 interface Canned {
   contentType: string;
@@ -46,16 +46,9 @@ app.get('/metrics', (_request, reply) => {
   const usage = process.cpuUsage();
   return reply.send(`process_cpu_seconds_total ${(usage.user + usage.system) / 1e6}\n`);
 });
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-const port = typeof address === 'object' && address !== null ? address.port : 0;
-const stop = () => {
-  void app.close().then(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-if (process.argv.includes(EXIT_WITH_STDIN)) {
-  // The harness holds our stdin open; if it dies without stopping us, stdin ends.
-  process.stdin.resume();
-  process.stdin.on('end', stop);
-}
-process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, config: {} })}\n`);
+await serveAsChild(async () => {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return { ready: { url: `http://127.0.0.1:${port}`, config: {} }, close: () => app.close() };
+});

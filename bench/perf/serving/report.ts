@@ -46,6 +46,8 @@ export interface Settings {
   /** Throughput load generator, e.g. "wrk 4.1.0 (1 thread)" or "node:http keep-alive". */
   throughputClient: string;
   latencyClient: string;
+  /** The client latency was also measured with for comparison, or null when not (--no-compare-clients). */
+  comparisonClient: string | null;
   seed: number;
   gptPromptTokens: number;
 }
@@ -81,7 +83,10 @@ export interface ServedResult {
   maxRelativeDifference: number | null;
   rounds: ServedRound[];
   inferencesPerSecond: number;
+  /** Latency at low load through the OIP client. */
   latency: LatencySummary;
+  /** The same through the node:http keep-alive client, in the same rounds; null when not measured. */
+  nodeHttpLatency: LatencySummary | null;
   /** Medians of the node's own Server-Timing at low load. */
   serverTotalP50Ms: number;
   serverComputeP50Ms: number;
@@ -111,6 +116,8 @@ export interface Row {
   servedP99Ms: number;
   addedP50Ms: number;
   addedP50Met: boolean | null;
+  /** p50 through the node:http client, for comparison with servedP50Ms; null when not measured. */
+  nodeHttpP50Ms: number | null;
   meanBatch: number;
   nodeCpuCores: number;
   /** Median CPU cores other processes used during the throughput and latency measurements. */
@@ -156,6 +163,7 @@ export function summaryRows(models: readonly ModelResult[]): Row[] {
         servedP99Ms: s.latency.p99Ms,
         addedP50Ms: added,
         addedP50Met: s.server === 'null' ? null : added <= ADDED_P50_TARGET_MS,
+        nodeHttpP50Ms: s.nodeHttpLatency === null ? null : s.nodeHttpLatency.p50Ms,
         meanBatch: median(s.rounds.map((r) => r.meanBatch)),
         nodeCpuCores: median(s.rounds.map((r) => r.nodeCpuCores)),
         otherCoresThroughput: medianOrNull(s.rounds.map((r) => r.otherCores)),
@@ -195,6 +203,7 @@ export function formatReport(result: BenchResult): string {
     'served p50/p99 ms',
     'added p50 ms',
     `added target (<= ${ADDED_P50_TARGET_MS})`,
+    'node:http p50 ms',
     'batch',
     'server cores',
     'other cores (thr/lat)',
@@ -213,6 +222,7 @@ export function formatReport(result: BenchResult): string {
     `${msText(r.servedP50Ms)} / ${msText(r.servedP99Ms)}`,
     msText(r.addedP50Ms),
     verdict(r.addedP50Met, `${msText(r.addedP50Ms - ADDED_P50_TARGET_MS)} ms`),
+    r.nodeHttpP50Ms === null ? '-' : msText(r.nodeHttpP50Ms),
     Number.isNaN(r.meanBatch) ? '-' : r.meanBatch.toFixed(1),
     r.nodeCpuCores.toFixed(2),
     [r.otherCoresThroughput, r.otherCoresLatency]
@@ -226,14 +236,15 @@ export function formatReport(result: BenchResult): string {
     '',
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.os}; at start: load average ` +
       `${m.loadAverage1m.toFixed(2)}, ${m.busyBeforeStart === null ? 'busy share unknown' : `${(m.busyBeforeStart * 100).toFixed(0)}% busy`}`,
-    `software: Node ${m.nodeVersion}, onnxruntime-node ${m.onnxruntimeNodeVersion}, fastify ${m.fastifyVersion}`,
+    `software: Node ${m.nodeVersion}, onnxruntime-node ${m.onnxruntimeNodeVersion}, fastify ${m.fastifyVersion}, undici ${m.undiciVersion}`,
     `settings: threads ${s.threads}, ${s.rounds} rounds x ${s.seconds} s (warm-up ${s.warmupSeconds} s), ` +
       `${s.concurrency} connections, node options ${JSON.stringify(s.nodeOptions)}, seed ${s.seed}, ` +
       `gpt ${s.gptPromptTokens} tokens` +
       (s.waitIdleSeconds > 0
         ? `, waited up to ${s.waitIdleSeconds} s for an idle machine per round`
         : ''),
-    `clients: throughput ${s.throughputClient}; latency ${s.latencyClient}`,
+    `clients: throughput ${s.throughputClient}; latency ${s.latencyClient}` +
+      (s.comparisonClient === null ? '' : `; for comparison ${s.comparisonClient}`),
     ...(s.nullServer
       ? [
           "null: fastify answering with the node's canned response, no decoding or compute (the HTTP ceiling)",

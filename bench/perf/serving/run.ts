@@ -16,9 +16,12 @@
  *   by default, otherwise with the node's defaults. Throughput at saturation: closed-loop
  *   load, `--concurrency`
  *   keep-alive connections each sending batch-1 requests; wrk when it is on PATH (a C
- *   client takes the least CPU from the server on 2 cores), else a node:http client.
- *   Latency at low load: one request at a time over one keep-alive connection from a
- *   node:http client; "added p50" = served p50 - in-process p50.
+ *   client takes the least CPU from the server on 2 cores), else the OIP client.
+ *   Latency at low load: one request at a time over one keep-alive connection through
+ *   the OIP client (services/common/client, its pass-through send of the pre-encoded
+ *   body); "added p50" = served p50 - in-process p50. The same is measured through a
+ *   node:http keep-alive client in every round (alternating which goes first), so the
+ *   OIP client's own cost shows; --no-compare-clients skips it.
  * - Null server (null-child.ts): fastify answering with the node's own canned response,
  *   computing nothing, measured the same way: the HTTP ceiling on this machine.
  * - Both the JSON protocol and the binary tensor extension, every output requested.
@@ -39,12 +42,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
+import { createOipClient } from '../../../services/common/client/index.ts';
 import { parseHeaderLength } from '../../../services/common/codec.ts';
 import { median, summariseLatencies } from '../../../services/common/stats.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
 import type { SessionMode } from '../../../services/node/config.ts';
 import { InProcessModel } from './baseline.ts';
-import { closedLoop, KeepAliveClient, sequentialRequests } from './http-client.ts';
+import {
+  closedLoop,
+  type LatencyClient,
+  type SequentialResult,
+  sequentialRequests,
+  type Target,
+} from './http-client.ts';
 import { machineBusyFraction, machineInfo, otherCores } from './machine.ts';
 import {
   benchmarkInputs,
@@ -88,6 +98,7 @@ interface CliOptions {
   nodeOptions: Record<string, unknown>;
   seed: number;
   json?: string;
+  compareClients: boolean;
 }
 
 function positiveNumber(value: string): number {
@@ -149,7 +160,10 @@ function parseCli(argv: string[]): CliOptions {
       1,
     )
     .addOption(
-      new Option('--client <c>', 'throughput load generator; auto = wrk when on PATH')
+      new Option(
+        '--client <c>',
+        'throughput load generator: wrk, or node (the OIP client); auto = wrk when on PATH',
+      )
         .choices(['auto', 'wrk', 'node'])
         .default('auto'),
     )
@@ -159,6 +173,10 @@ function parseCli(argv: string[]): CliOptions {
       'extra node options as JSON, e.g. \'{"maxBatch":32}\'',
       (v) => JSON.parse(v) as Record<string, unknown>,
       {},
+    )
+    .option(
+      '--no-compare-clients',
+      'time low-load latency through the OIP client only, not also through node:http',
     )
     .option('--seed <n>', 'seed of the request inputs', positiveInteger, 42)
     .option('--json <file>', 'write the raw results as JSON');
@@ -213,17 +231,16 @@ async function servedThroughput(
   payload: HttpPayload,
   what: string,
 ): Promise<ServedRound> {
-  const url = node.inferUrl(model);
   const load = async (seconds: number) => {
     if (h.useWrk) {
-      const r = await runWrk(url, payload, {
+      const r = await runWrk(node.inferUrl(model), payload, {
         connections: h.cli.concurrency,
         seconds,
         threads: h.cli.wrkThreads,
       });
       return { requests: r.requests, errors: r.errors, seconds: r.seconds };
     }
-    return closedLoop(url, payload, h.cli.concurrency, seconds);
+    return closedLoop(target(node, model), payload, h.cli.concurrency, seconds);
   };
   await load(h.cli.warmup);
   const { value, otherCores: other } = await measure(h, what, node.pids, async () => {
@@ -245,6 +262,10 @@ async function servedThroughput(
   };
 }
 
+function target(node: ServedNode, model: string): Target {
+  return { url: node.url, path: node.inferPath(model) };
+}
+
 /** Sends the payload once; returns the answer's difference from `expected` and the answer. */
 async function agreement(
   node: ServedNode,
@@ -252,9 +273,14 @@ async function agreement(
   payload: HttpPayload,
   expected: Tensor[],
 ): Promise<{ diff: number; canned: Canned }> {
-  const client = new KeepAliveClient(node.inferUrl(model), 1);
+  const client = createOipClient({ url: node.url, connections: 1 });
   try {
-    const answer = await client.post(payload);
+    const answer = await client.send({
+      method: 'POST',
+      path: node.inferPath(model),
+      headers: payload.headers,
+      body: payload.body,
+    });
     if (answer.status !== 200) {
       throw new Error(
         `${model} ${payload.protocol}: the node answered ${answer.status}: ${answer.body}`,
@@ -268,7 +294,7 @@ async function agreement(
     if (headerLength !== undefined) canned.headerLength = headerLength;
     return { diff: responseDifference(answer.body, headerLength, expected), canned };
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -278,6 +304,8 @@ interface ServedSlot {
   node: ServedNode;
   rounds: ServedRound[];
   latencies: number[];
+  /** The same requests timed through node:http, for comparison. */
+  nodeHttpLatencies: number[];
   total: number[];
   compute: number[];
   /** CPU cores other processes used during each round's latency measurement. */
@@ -299,9 +327,16 @@ function append(target: number[], values: readonly number[]): void {
 
 function emptySlot(): Pick<
   ServedSlot,
-  'rounds' | 'latencies' | 'total' | 'compute' | 'latencyOther'
+  'rounds' | 'latencies' | 'nodeHttpLatencies' | 'total' | 'compute' | 'latencyOther'
 > {
-  return { rounds: [], latencies: [], total: [], compute: [], latencyOther: [] };
+  return {
+    rounds: [],
+    latencies: [],
+    nodeHttpLatencies: [],
+    total: [],
+    compute: [],
+    latencyOther: [],
+  };
 }
 
 /** Waits, up to `seconds`, for a second in which the machine is less than 15% busy. */
@@ -387,14 +422,30 @@ async function benchModel(
         const thr = await servedThroughput(h, node, model, payload, `${tag} ${what} throughput`);
         slot.rounds.push(thr);
         if (thr.errors > 0) h.problems.push(`${tag} ${what}: ${thr.errors} failed requests`);
-        const url = node.inferUrl(model);
-        await sequentialRequests(url, payload, cli.warmup);
-        const { value: seq, otherCores: latencyOther } = await measure(
-          h,
-          `${tag} ${what} latency`,
-          node.pids,
-          () => sequentialRequests(url, payload, cli.seconds),
-        );
+        // Both clients, alternating which goes first from round to round.
+        const kinds: LatencyClient[] = cli.compareClients
+          ? round % 2 === 1
+            ? ['oip', 'node:http']
+            : ['node:http', 'oip']
+          : ['oip'];
+        let seq: SequentialResult | undefined;
+        let latencyOther: number | null = null;
+        let nodeHttpP50: number | undefined;
+        for (const kind of kinds) {
+          const to = target(node, model);
+          await sequentialRequests(to, payload, cli.warmup, kind);
+          const measured = await measure(h, `${tag} ${what} latency (${kind})`, node.pids, () =>
+            sequentialRequests(to, payload, cli.seconds, kind),
+          );
+          if (kind === 'oip') {
+            seq = measured.value;
+            latencyOther = measured.otherCores;
+          } else {
+            append(slot.nodeHttpLatencies, measured.value.latenciesMs);
+            nodeHttpP50 = summariseLatencies(measured.value.latenciesMs).p50Ms;
+          }
+        }
+        if (seq === undefined) throw new Error('no latency measured');
         if (latencyOther !== null) slot.latencyOther.push(latencyOther);
         append(slot.latencies, seq.latenciesMs);
         append(slot.total, seq.serverTotalMs);
@@ -407,6 +458,7 @@ async function benchModel(
         progress(
           `${tag} served ${what}: ${fmt(thr.inferencesPerSecond)} inf/s ` +
             `(${batch}server ${thr.nodeCpuCores.toFixed(2)} cores), p50 ${s.p50Ms.toFixed(3)} ms ` +
+            (nodeHttpP50 === undefined ? '' : `(node:http ${nodeHttpP50.toFixed(3)} ms) `) +
             `(other work: ${others} cores)`,
         );
       }
@@ -426,6 +478,8 @@ async function benchModel(
       rounds: slot.rounds,
       inferencesPerSecond: median(slot.rounds.map((r) => r.inferencesPerSecond)),
       latency: summariseLatencies(slot.latencies),
+      nodeHttpLatency:
+        slot.nodeHttpLatencies.length === 0 ? null : summariseLatencies(slot.nodeHttpLatencies),
       serverTotalP50Ms: median(slot.total),
       serverComputeP50Ms: median(slot.compute),
       latencyOtherCores: slot.latencyOther.length === 0 ? null : median(slot.latencyOther),
@@ -467,7 +521,7 @@ async function main(): Promise<void> {
       `onnxruntime-node ${machine.onnxruntimeNodeVersion}; throughput client: ` +
       (useWrk
         ? `${version} (${cli.wrkThreads} thread)`
-        : `node:http keep-alive (${cli.client === 'node' ? '--client node' : 'wrk not found'})`),
+        : `the OIP client (${cli.client === 'node' ? '--client node' : 'wrk not found'})`),
   );
   const models: ModelResult[] = [];
   let nodeConfig: Record<string, unknown> = {};
@@ -491,8 +545,9 @@ async function main(): Promise<void> {
     nodeOptions: effective,
     throughputClient: useWrk
       ? `${version} (${cli.wrkThreads} thread, ${cli.concurrency} connections)`
-      : `node:http keep-alive (${cli.concurrency} connections)`,
-    latencyClient: 'node:http keep-alive, 1 connection, 1 request at a time',
+      : `OIP client (undici ${machine.undiciVersion}, ${cli.concurrency} connections)`,
+    latencyClient: `OIP client (undici ${machine.undiciVersion}), 1 connection, 1 request at a time`,
+    comparisonClient: cli.compareClients ? 'node:http keep-alive, 1 connection' : null,
     seed: cli.seed,
     gptPromptTokens: GPT_PROMPT_TOKENS,
   };

@@ -1,17 +1,14 @@
 /**
- * Starting and stopping the node under test as a child process, and reading its own
- * counters (CPU seconds, batch sizes) from its /metrics endpoint.
+ * The node under test as a supervised child process (services/common/supervisor.ts),
+ * and its own counters (CPU seconds, batch sizes) read from its /metrics endpoint
+ * through the OIP client.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { createOipClient, type OipClient } from '../../../services/common/client/index.ts';
+import { type SupervisedChild, startChild } from '../../../services/common/supervisor.ts';
 import type { NodeOptions } from '../../../services/node/config.ts';
-import { EXIT_WITH_STDIN } from './child-flags.ts';
 
-const CHILD_SCRIPT = fileURLToPath(new URL('./serve-child.ts', import.meta.url));
-const NULL_SCRIPT = fileURLToPath(new URL('./null-child.ts', import.meta.url));
-const START_TIMEOUT_MS = 60_000;
+const CHILD_SCRIPT = new URL('./serve-child.ts', import.meta.url);
+const NULL_SCRIPT = new URL('./null-child.ts', import.meta.url);
 
 export interface NodeCounters {
   /** process_cpu_seconds_total: user + system CPU seconds of the node process. */
@@ -30,67 +27,57 @@ export function metricSample(text: string, sample: string): number {
 }
 
 export class ServedNode {
-  private constructor(
-    readonly url: string,
-    /** The node's effective (validated, defaulted) options. */
-    readonly config: Record<string, unknown>,
-    private readonly child: ChildProcess,
-  ) {}
+  private readonly client: OipClient;
 
-  /** Spawns `node --import tsx serve-child.ts <options>` and waits for its URL. */
-  static start(options: NodeOptions): Promise<ServedNode> {
-    return ServedNode.spawn(CHILD_SCRIPT, JSON.stringify(options));
+  private constructor(private readonly child: SupervisedChild) {
+    this.client = createOipClient({ url: child.url, connections: 1 });
   }
 
-  /** Spawns the null server (null-child.ts) with the canned answers in `cannedFile`. */
-  static startNull(cannedFile: string): Promise<ServedNode> {
-    return ServedNode.spawn(NULL_SCRIPT, cannedFile);
+  /** Starts `serve-child.ts <options>` and waits for its URL. */
+  static async start(options: NodeOptions): Promise<ServedNode> {
+    const child = await startChild({
+      name: 'node under test',
+      script: CHILD_SCRIPT,
+      args: [JSON.stringify(options)],
+    });
+    return new ServedNode(child);
   }
 
-  private static async spawn(script: string, argument: string): Promise<ServedNode> {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, argument, EXIT_WITH_STDIN], {
-      // stdin stays open while this process lives: the server exits when it ends.
-      stdio: ['pipe', 'pipe', 'inherit'],
+  /** Starts the null server (null-child.ts) with the canned answers in `cannedFile`. */
+  static async startNull(cannedFile: string): Promise<ServedNode> {
+    const child = await startChild({
+      name: 'null server',
+      script: NULL_SCRIPT,
+      args: [cannedFile],
     });
-    const lines = createInterface({ input: child.stdout! });
-    const exited = once(child, 'exit').then(([code]) => {
-      throw new Error(`the node process exited (code ${String(code)}) before listening`);
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error('the node did not start in time')),
-        START_TIMEOUT_MS,
-      );
-    });
-    try {
-      const [line] = (await Promise.race([once(lines, 'line'), exited, timeout])) as [string];
-      const { url, config } = JSON.parse(line) as {
-        url: string;
-        config: Record<string, unknown>;
-      };
-      return new ServedNode(url, config, child);
-    } catch (error) {
-      child.kill('SIGKILL');
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      exited.catch(() => undefined);
-    }
+    return new ServedNode(child);
   }
 
-  /** The server's process id, as a list (empty if it has none). */
+  get url(): string {
+    return this.child.url;
+  }
+
+  /** The node's effective (validated, defaulted) options. */
+  get config(): Record<string, unknown> {
+    const config = this.child.ready.config;
+    return typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : {};
+  }
+
+  /** The server's process id, as a list. */
   get pids(): number[] {
-    return this.child.pid === undefined ? [] : [this.child.pid];
+    return [this.child.pid];
+  }
+
+  inferPath(model: string): string {
+    return `/v2/models/${model}/infer`;
   }
 
   inferUrl(model: string): string {
-    return `${this.url}/v2/models/${model}/infer`;
+    return `${this.url}${this.inferPath(model)}`;
   }
 
   async counters(model: string): Promise<NodeCounters> {
-    const response = await fetch(`${this.url}/metrics`);
-    const text = await response.text();
+    const text = await this.client.metrics();
     return {
       cpuSeconds: metricSample(text, 'process_cpu_seconds_total'),
       batchItems: metricSample(text, `edgeshift_batch_size_sum{model="${model}"}`),
@@ -99,9 +86,7 @@ export class ServedNode {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = once(this.child, 'exit');
-    this.child.kill('SIGTERM');
-    await exited;
+    await this.client.close();
+    await this.child.stop();
   }
 }

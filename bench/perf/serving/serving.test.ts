@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { resolveModel } from '../../../models/registry.ts';
+import { createOipClient } from '../../../services/common/client/index.ts';
 import { InProcessModel } from './baseline.ts';
-import { closedLoop, KeepAliveClient, sequentialRequests, serverTimingMs } from './http-client.ts';
+import { closedLoop, KeepAliveClient, sequentialRequests } from './http-client.ts';
 import { cpuModel, cpuTimes, processTicks } from './machine.ts';
 import { benchmarkInputs, httpPayload, responseDifference } from './payloads.ts';
 import {
@@ -99,16 +100,6 @@ describe('machine', () => {
   });
 });
 
-describe('Server-Timing', () => {
-  it('finds one metric duration', () => {
-    const header = 'queue;dur=0.012, compute;dur=0.250, total;dur=0.400';
-    assert.equal(serverTimingMs(header, 'compute'), 0.25);
-    assert.equal(serverTimingMs(header, 'total'), 0.4);
-    assert.equal(serverTimingMs(header, 'network'), undefined);
-    assert.equal(serverTimingMs(undefined, 'total'), undefined);
-  });
-});
-
 describe('report', () => {
   const latency = (p50Ms: number) => ({
     count: 10,
@@ -147,6 +138,7 @@ describe('report', () => {
           rounds: [round(600), round(800), round(700)],
           inferencesPerSecond: 700,
           latency: latency(0.15),
+          nodeHttpLatency: latency(0.16),
           serverTotalP50Ms: 0.1,
           serverComputeP50Ms: 0.05,
           latencyOtherCores: null,
@@ -191,6 +183,7 @@ describe('report', () => {
         nodeVersion: 'v20.0.0',
         onnxruntimeNodeVersion: '1.30.0',
         fastifyVersion: '5.0.0',
+        undiciVersion: '7.0.0',
         os: 'Linux',
         loadAverage1m: 0.5,
         busyBeforeStart: 0.02,
@@ -208,7 +201,8 @@ describe('report', () => {
         threads: 1,
         nodeOptions: { maxBatch: 32 },
         throughputClient: 'wrk',
-        latencyClient: 'node:http',
+        latencyClient: 'OIP client',
+        comparisonClient: 'node:http',
         seed: 42,
         gptPromptTokens: 8,
       },
@@ -222,6 +216,8 @@ describe('report', () => {
     assert.match(text, /mlp\s+inline\s+binary\s+1,000\s+700\s+0\.70x/);
     assert.match(text, /Test CPU, 2 cores/);
     assert.match(text, /threads 1/);
+    assert.match(text, /0\.150 \/ 0\.300\s+0\.100\s+met\s+0\.160/);
+    assert.match(text, /latency OIP client; for comparison node:http/);
     assert.match(text, /INVALID: mlp binary: 3 failed requests/);
   });
 });
@@ -240,13 +236,20 @@ describe('served node against in-process', () => {
     await baseline?.close();
   });
 
-  it('answers both protocols with the in-process outputs', async () => {
+  it('answers both protocols with the in-process outputs, the same through either client', async () => {
     const inputs = benchmarkInputs(baseline.signature, 7);
     const expected = await baseline.run(inputs);
-    for (const protocol of ['json', 'binary'] as const) {
-      const client = new KeepAliveClient(node.inferUrl('mlp'), 1);
-      try {
-        const answer = await client.post(httpPayload(inputs, protocol));
+    const oip = createOipClient({ url: node.url, connections: 1 });
+    const plain = new KeepAliveClient(node.inferUrl('mlp'), 1);
+    try {
+      for (const protocol of ['json', 'binary'] as const) {
+        const payload = httpPayload(inputs, protocol);
+        const answer = await oip.send({
+          method: 'POST',
+          path: node.inferPath('mlp'),
+          headers: payload.headers,
+          body: payload.body,
+        });
         assert.equal(answer.status, 200);
         const headerLength = answer.headers['inference-header-content-length'];
         assert.equal(headerLength === undefined, protocol === 'json');
@@ -256,24 +259,34 @@ describe('served node against in-process', () => {
           expected,
         );
         assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
-      } finally {
-        client.close();
+        const other = await plain.post(payload);
+        assert.equal(other.status, 200);
+        assert.deepEqual(other.body, answer.body, `${protocol}: both clients got the same bytes`);
       }
+    } finally {
+      await oip.close();
+      plain.close();
     }
   });
 
-  it('drives sequential and closed-loop load and reads the node counters', async () => {
+  it('drives sequential load through both clients and closed-loop load, and reads the node counters', async () => {
     const payload = httpPayload(benchmarkInputs(baseline.signature, 7), 'binary');
+    const target = { url: node.url, path: node.inferPath('mlp') };
     const before = await node.counters('mlp');
-    const seq = await sequentialRequests(node.inferUrl('mlp'), payload, 0.2);
-    assert.ok(seq.latenciesMs.length > 0);
-    assert.ok(seq.serverComputeMs.every((ms) => ms >= 0));
-    const load = await closedLoop(node.inferUrl('mlp'), payload, 4, 0.3);
+    const seq = await sequentialRequests(target, payload, 0.2, 'oip');
+    const plain = await sequentialRequests(target, payload, 0.2, 'node:http');
+    for (const run of [seq, plain]) {
+      assert.ok(run.latenciesMs.length > 0);
+      assert.ok(run.serverComputeMs.every((ms) => ms >= 0));
+      assert.ok(run.serverTotalMs.every((ms) => ms >= 0));
+    }
+    const load = await closedLoop(target, payload, 4, 0.3);
     assert.equal(load.errors, 0);
     assert.ok(load.requests > 0);
     const after = await node.counters('mlp');
     assert.ok(after.batchRuns > before.batchRuns);
-    assert.ok(after.batchItems - before.batchItems >= seq.latenciesMs.length + load.requests);
+    const sent = seq.latenciesMs.length + plain.latenciesMs.length + load.requests;
+    assert.ok(after.batchItems - before.batchItems >= sent);
     assert.ok(after.cpuSeconds >= before.cpuSeconds);
   });
 });

@@ -8,12 +8,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import {
+  createOipClient,
+  type GenerateRequest,
+  type OipClient,
+  OipError,
+} from '../../../services/common/client/index.ts';
+import type { ErrorCode } from '../../../services/common/errors.ts';
 import { detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
-import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
-import { assertErrorAnswer } from '../../support/errors.ts';
 import { buildTestDecoder, type TestDecoderOptions } from './test-decoder.ts';
 import { uncachedGreedy } from './test-support.ts';
 
@@ -51,27 +56,31 @@ const FIXTURES: Fixture[] = [
 
 let dir: string;
 let node: InferenceNode;
-let url: string;
+let client: OipClient;
 
 function ids(length: number, vocab: number, salt: number): number[] {
   return Array.from({ length }, (_, i) => (i * 31 + salt * 7 + 1) % vocab);
 }
 
-async function post(path: string, body: unknown): Promise<Response> {
-  return fetch(`${url}${path}`, { method: 'POST', body: JSON.stringify(body) });
+/** The tokens of one generation, streamed or not. */
+async function generated(model: string, body: GenerateRequest, stream = false): Promise<number[]> {
+  if (!stream) return (await client.generate(model, body)).answer.output_ids!;
+  const ids: number[] = [];
+  for await (const event of await client.generateStream(model, body)) {
+    ids.push(...event.data.output_ids!);
+  }
+  return ids;
 }
 
-async function generated(path: string, body: unknown): Promise<number[]> {
-  const response = await post(path, body);
-  const text = await response.text();
-  assert.equal(response.status, 200, text);
-  if (path.endsWith('_stream')) {
-    return text
-      .split('\n\n')
-      .filter((c) => c !== '')
-      .flatMap((c) => (JSON.parse(c.slice('data: '.length)) as GenerateResponse).output_ids);
+async function refusal(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof OipError, String(error));
+    assert.equal(error.code, code, error.message);
+    return error;
   }
-  return (JSON.parse(text) as GenerateResponse).output_ids;
+  assert.fail(`expected ${code}`);
 }
 
 before(async () => {
@@ -87,10 +96,11 @@ before(async () => {
     threads: 1,
     logLevel: 'silent',
   });
-  ({ url } = await node.listen());
+  client = createOipClient({ url: (await node.listen()).url });
 });
 
 after(async () => {
+  await client.close();
   await node.close();
   await Promise.all(FIXTURES.map((f) => f.session?.close()));
   await rm(dir, { recursive: true, force: true });
@@ -112,35 +122,20 @@ describe('generation on decoders other than the zoo gpt', () => {
       );
       // The model's outputs are not constant, so agreement means something.
       assert.ok(new Set(expected.flat()).size > 4);
-      const alone = await generated(`/v2/models/${name}/generate`, {
-        input_ids: prompts[0],
-        max_tokens: 12,
-        end_id: -1,
-      });
+      const alone = await generated(name, { input_ids: prompts[0], max_tokens: 12, end_id: -1 });
       assert.deepEqual(alone, expected[0]);
       const together = await Promise.all(
-        prompts.map((p) =>
-          generated(`/v2/models/${name}/generate_stream`, {
-            input_ids: p,
-            max_tokens: 12,
-            end_id: -1,
-          }),
-        ),
+        prompts.map((p) => generated(name, { input_ids: p, max_tokens: 12, end_id: -1 }, true)),
       );
       assert.deepEqual(together, expected);
     });
 
     it(`${name}: the context of ${context} tokens comes from the model file`, async () => {
-      const full = await post(`/v2/models/${name}/generate`, {
-        input_ids: ids(context, options.vocab, 1),
-      });
+      const full = client.generate(name, { input_ids: ids(context, options.vocab, 1) });
       // The refusal names the context length read from the file.
-      const message = assertErrorAnswer(
-        { status: full.status, headers: full.headers, body: await full.text() },
-        'ES_BAD_REQUEST',
-      );
+      const { message } = await refusal(full, 'ES_BAD_REQUEST');
       assert.ok(message.includes(`holds ${context}`), message);
-      const last = await generated(`/v2/models/${name}/generate`, {
+      const last = await generated(name, {
         input_ids: ids(context - 3, options.vocab, 1),
         end_id: -1,
       });
@@ -149,11 +144,7 @@ describe('generation on decoders other than the zoo gpt', () => {
   }
 
   it('a vocabulary without room for bytes and specials takes ids, not text', async () => {
-    const response = await post('/v2/models/narrow/generate', { text_input: 'hi' });
-    assertErrorAnswer(
-      { status: response.status, headers: response.headers, body: await response.text() },
-      'ES_BAD_REQUEST',
-    );
+    await refusal(client.generate('narrow', { text_input: 'hi' }), 'ES_BAD_REQUEST');
   });
 });
 
@@ -165,34 +156,31 @@ describe('a runtime failure in the middle of a stream', () => {
       threads: 1,
       logLevel: 'silent',
     });
-    const base = (await own.listen()).url;
+    const ownClient = createOipClient({ url: (await own.listen()).url });
     try {
-      const response = await fetch(`${base}/v2/models/wide/generate_stream`, {
-        method: 'POST',
-        body: JSON.stringify({ input_ids: [1, 2, 3], max_tokens: 60, end_id: -1 }),
+      const stream = await ownClient.generateStream('wide', {
+        input_ids: [1, 2, 3],
+        max_tokens: 60,
+        end_id: -1,
       });
-      assert.equal(response.status, 200);
-      const reader = response.body!.getReader();
-      assert.ok(!(await reader.read()).done);
-      // The model's session goes away under the running generation.
-      await own.models.get('wide')!.session.close();
-      let text = '';
-      for (;;) {
-        const chunk = await reader.read();
-        if (chunk.done) break;
-        text += Buffer.from(chunk.value).toString();
-      }
-      const last = text
-        .split('\n\n')
-        .filter((c) => c !== '')
-        .at(-1)!;
-      const event = JSON.parse(last.slice('data: '.length)) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(event).sort(), ['code', 'error']);
-      assert.equal(event.code, 'ES_NOT_READY');
-      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.equal(stream.status, 200);
+      let seen = 0;
+      const error = await refusal(
+        (async () => {
+          for await (const _ of stream) {
+            // The model's session goes away under the running generation.
+            if (seen++ === 0) await own.models.get('wide')!.session.close();
+          }
+        })(),
+        'ES_NOT_READY',
+      );
+      assert.equal(error.status, 503);
+      assert.ok(seen >= 1 && seen < 60, `${seen} tokens before the error`);
+      const metrics = await ownClient.metrics();
       assert.match(metrics, /edgeshift_generation_requests_total\{model="wide",status="503"\} 1/);
       assert.match(metrics, /edgeshift_generation_cache_bytes\{model="wide"\} 0/);
     } finally {
+      await ownClient.close();
       await own.close();
     }
   });
@@ -206,25 +194,22 @@ describe('closing a node while it generates', () => {
       threads: 1,
       logLevel: 'silent',
     });
-    const base = (await own.listen()).url;
-    const response = await fetch(`${base}/v2/models/wide/generate_stream`, {
-      method: 'POST',
-      body: JSON.stringify({ input_ids: [1, 2, 3], max_tokens: 50, end_id: -1 }),
+    const ownClient = createOipClient({ url: (await own.listen()).url });
+    const stream = await ownClient.generateStream('wide', {
+      input_ids: [1, 2, 3],
+      max_tokens: 50,
+      end_id: -1,
     });
-    assert.equal(response.status, 200);
-    const reader = response.body!.getReader();
-    const first = await reader.read();
-    assert.ok(!first.done);
-    const closed = own.close();
-    let text = Buffer.from(first.value).toString();
-    for (;;) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      text += Buffer.from(chunk.value).toString();
+    assert.equal(stream.status, 200);
+    let closed: Promise<void> | undefined;
+    const events = [];
+    for await (const event of stream) {
+      closed ??= own.close();
+      events.push(event.data);
     }
     await closed;
-    const events = text.split('\n\n').filter((c) => c !== '');
+    await ownClient.close();
     assert.equal(events.length, 50);
-    assert.match(events.at(-1)!, /"finish_reason":"length"/);
+    assert.equal(events.at(-1)!.finish_reason, 'length');
   });
 });

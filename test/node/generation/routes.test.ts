@@ -2,13 +2,19 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { resolveModel } from '../../../models/registry.ts';
+import {
+  createOipClient,
+  type GenerateAnswer,
+  type GenerateRequest,
+  type OipClient,
+  OipError,
+} from '../../../services/common/client/index.ts';
 import type { ErrorCode } from '../../../services/common/errors.ts';
 import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
 import {
   type DecoderLayout,
   detectDecoder,
 } from '../../../services/node/generation/decoder-layout.ts';
-import type { GenerateResponse } from '../../../services/node/generation/responses.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
@@ -18,11 +24,13 @@ import { uncachedGreedy } from './test-support.ts';
 
 let node: InferenceNode;
 let url: string;
+let client: OipClient;
 let session: RuntimeSession;
 let layout: DecoderLayout;
 
 const GPT = '{model="gpt"}';
 
+/** Raw HTTP, for the cases that check what goes over the wire. */
 async function post(path: string, body: unknown): Promise<Response> {
   return fetch(`${url}${path}`, {
     method: 'POST',
@@ -31,31 +39,31 @@ async function post(path: string, body: unknown): Promise<Response> {
   });
 }
 
-async function generate(body: unknown): Promise<GenerateResponse> {
-  const response = await post('/v2/models/gpt/generate', body);
-  const text = await response.text();
-  assert.equal(response.status, 200, text);
-  return JSON.parse(text) as GenerateResponse;
+async function generate(body: GenerateRequest): Promise<GenerateAnswer> {
+  return (await client.generate('gpt', body)).answer;
 }
 
-/** Every `data:` event of a stream, parsed. */
-async function stream(body: unknown): Promise<{ response: Response; events: GenerateResponse[] }> {
-  const response = await post('/v2/models/gpt/generate_stream', body);
-  const text = await response.text();
-  assert.equal(response.status, 200, text);
-  assert.ok(text.endsWith('\n\n'));
-  const events = text
-    .split('\n\n')
-    .filter((chunk) => chunk !== '')
-    .map((chunk) => {
-      assert.ok(chunk.startsWith('data: '), chunk);
-      return JSON.parse(chunk.slice('data: '.length)) as GenerateResponse;
-    });
-  return { response, events };
+/** Every event of a stream, with the stream's headers. */
+async function stream(body: GenerateRequest) {
+  const answer = await client.generateStream('gpt', body);
+  const events: GenerateAnswer[] = [];
+  for await (const event of answer) events.push(event.data);
+  return { answer, events };
 }
 
 async function metrics(): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
+  return client.metrics();
+}
+
+async function refusal(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof OipError, String(error));
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected ${code}`);
 }
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
@@ -108,6 +116,7 @@ function prompt(length: number, salt: number): number[] {
 before(async () => {
   node = await createNode({ models: ['gpt', 'cnn'], port: 0, threads: 1, logLevel: 'silent' });
   ({ url } = await node.listen());
+  client = createOipClient({ url });
   session = await createRuntime('onnxruntime-node').load((await resolveModel('gpt')).file, {
     threads: 1,
   });
@@ -117,6 +126,7 @@ before(async () => {
 });
 
 after(async () => {
+  await client.close();
   await node.close();
   await session.close();
 });
@@ -124,20 +134,22 @@ after(async () => {
 describe('POST /v2/models/{name}/generate on a live node', () => {
   it('generates greedy tokens equal to recomputing without a cache, with usage and timings', async () => {
     const ids = prompt(13, 1);
-    const response = await post('/v2/models/gpt/versions/1/generate', {
-      input_ids: ids,
-      parameters: { max_tokens: 20, end_id: -1 },
-      id: 'req-1',
-    });
-    assert.equal(response.headers.get('x-edgeshift-node'), 'edge');
-    assert.equal(response.headers.get('x-edgeshift-tier'), 'edge');
-    assert.match(
-      String(response.headers.get('server-timing')),
-      /^ttft;dur=\d+\.\d{3}, total;dur=\d+\.\d{3}$/,
+    const response = await client.generate(
+      'gpt',
+      { input_ids: ids, parameters: { max_tokens: 20, end_id: -1 }, id: 'req-1' },
+      { version: '1' },
     );
-    const body = (await response.json()) as GenerateResponse;
+    assert.deepEqual([response.node, response.tier], ['edge', 'edge']);
+    assert.deepEqual(
+      response.serverTiming.map((e) => [e.name, typeof e.dur]),
+      [
+        ['ttft', 'number'],
+        ['total', 'number'],
+      ],
+    );
+    const body = response.answer;
     assert.deepEqual(body.output_ids, await uncachedGreedy(session, layout, ids, 20));
-    assert.equal(body.text_output, decodeIds(body.output_ids));
+    assert.equal(body.text_output, decodeIds(body.output_ids!));
     assert.deepEqual(
       [
         body.model_name,
@@ -163,12 +175,12 @@ describe('POST /v2/models/{name}/generate on a live node', () => {
   it('takes text through the byte tokenizer and stops at the end id', async () => {
     const free = await generate({ text_input: 'Grüße, edge!', max_tokens: 12, end_id: -1 });
     assert.equal(free.prompt_tokens, new TextEncoder().encode('Grüße, edge!').length);
-    const end = free.output_ids[4]!;
+    const end = free.output_ids![4]!;
     const stopped = await generate({ text_input: 'Grüße, edge!', max_tokens: 12, end_id: end });
     assert.equal(stopped.finish_reason, 'stop');
     assert.deepEqual(
       stopped.output_ids,
-      free.output_ids.slice(0, free.output_ids.indexOf(end) + 1),
+      free.output_ids!.slice(0, free.output_ids!.indexOf(end) + 1),
     );
   });
 
@@ -192,11 +204,7 @@ describe('POST /v2/models/{name}/generate on a live node', () => {
       { input_ids: prompt(300, 2) },
       { input_ids: prompt(250, 2), max_tokens: 7 },
     ]) {
-      const response = await post('/v2/models/gpt/generate', body);
-      assertErrorAnswer(
-        { status: response.status, headers: response.headers, body: await response.text() },
-        'ES_BAD_REQUEST',
-      );
+      await refusal(generate(body), 'ES_BAD_REQUEST');
     }
     const fitted = await generate({ input_ids: prompt(250, 2), end_id: -1 });
     assert.deepEqual([fitted.generated_tokens, fitted.finish_reason], [6, 'length']);
@@ -252,14 +260,17 @@ describe('POST /v2/models/{name}/generate_stream on a live node', () => {
   it('sends one event per token whose texts add up to the non-streaming answer', async () => {
     const body = { text_input: 'stream me', max_tokens: 24, end_id: -1 };
     const whole = await generate(body);
-    const { response, events } = await stream(body);
-    assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
-    assert.equal(response.headers.get('x-edgeshift-tier'), 'edge');
-    assert.match(String(response.headers.get('server-timing')), /^ttft;dur=\d+\.\d{3}$/);
-    assert.equal(events.length, 24);
-    assert.ok(events.every((e) => e.output_ids.length === 1 && e.model_name === 'gpt'));
+    const { answer, events } = await stream(body);
+    assert.equal(answer.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(answer.tier, 'edge');
     assert.deepEqual(
-      events.flatMap((e) => e.output_ids),
+      answer.serverTiming.map((e) => e.name),
+      ['ttft'],
+    );
+    assert.equal(events.length, 24);
+    assert.ok(events.every((e) => e.output_ids?.length === 1 && e.model_name === 'gpt'));
+    assert.deepEqual(
+      events.flatMap((e) => e.output_ids!),
       whole.output_ids,
     );
     assert.equal(events.map((e) => e.text_output).join(''), whole.text_output);
@@ -278,10 +289,10 @@ describe('POST /v2/models/{name}/generate_stream on a live node', () => {
       end_id: -1,
     }));
     const alone: number[][] = [];
-    for (const body of bodies) alone.push((await generate(body)).output_ids);
+    for (const body of bodies) alone.push((await generate(body)).output_ids!);
     const together = await Promise.all(bodies.map((body) => stream(body)));
     assert.deepEqual(
-      together.map((t) => t.events.flatMap((e) => e.output_ids)),
+      together.map((t) => t.events.flatMap((e) => e.output_ids!)),
       alone,
     );
   });
