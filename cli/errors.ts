@@ -5,7 +5,7 @@
  */
 import { isOipError } from '../services/common/client/index.ts';
 import { type ErrorCode, isEdgeshiftError } from '../services/common/errors.ts';
-import { TOKEN_ENV } from '../services/node/config.ts';
+import { TOKEN_ENV } from '../services/common/http/bind.ts';
 
 const HINTS: Partial<Record<ErrorCode, string>> = {
   ES_UNREACHABLE:

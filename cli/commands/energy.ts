@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { tokenFromEnv } from '../../services/common/http/bind.ts';
 import { installSignalHandlers } from '../../services/common/http/signals.ts';
 import {
   createEnergyAgent,
@@ -10,7 +11,6 @@ import {
   type MeterSnapshot,
   probeMeters,
 } from '../../services/energy/index.ts';
-import { tokenFromEnv } from '../../services/node/config.ts';
 
 interface MeterFlags {
   powercapRoot?: string;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { CLIENT_DEFAULTS, createOipClient } from '../../services/common/client/index.ts';
+import { tokenFromEnv } from '../../services/common/http/bind.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
-import { tokenFromEnv } from '../../services/node/config.ts';
 import { formatMs } from '../format.ts';
 import { DEFAULT_NODE_URL, integer, number, positiveInteger } from '../options.ts';
 

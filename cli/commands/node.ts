@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { PRETRAINED, ZOO_NAMES } from '../../models/registry.ts';
+import { tokenFromEnv } from '../../services/common/http/bind.ts';
 import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { integer, number, showConfigDefaults } from '../options.ts';
@@ -102,9 +103,7 @@ Examples:
       if (energyAgent) fromFlags.energy = { ...fileConfig.energy, agent: energyAgent };
       if (model) fromFlags.models = model;
       if (name) fromFlags.nodeName = name;
-      if (fromFlags.token === undefined && process.env.EDGESHIFT_TOKEN) {
-        fromFlags.token = process.env.EDGESHIFT_TOKEN;
-      }
+      fromFlags.token ??= tokenFromEnv();
       const options = mergeConfig(fileConfig, fromFlags);
       await assertPortFree(options.host, options.port);
       console.error(

@@ -18,8 +18,6 @@ export type Tier = (typeof TIERS)[number];
 export const SESSION_MODES = ['worker', 'inline'] as const;
 export type SessionMode = (typeof SESSION_MODES)[number];
 
-export { isLoopbackHost, TOKEN_ENV } from '../common/http/bind.ts';
-
 // Header-safe: the name travels in x-edgeshift-node.
 const NODE_NAME = /^[A-Za-z0-9._:@-]{1,128}$/;
 
@@ -146,10 +144,4 @@ export function mergeConfig(file: NodeOptions, flags: Record<string, unknown>): 
     if (value !== undefined) merged[key] = value;
   }
   return resolveNodeConfig(merged as NodeOptions);
-}
-
-/** The token from the environment, if set and non-empty (for the CLI). */
-export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const value = env[TOKEN_ENV];
-  return value === undefined || value === '' ? undefined : value;
 }

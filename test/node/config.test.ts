@@ -4,13 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EdgeshiftError } from '../../services/common/errors.ts';
-import {
-  isLoopbackHost,
-  loadConfigFile,
-  mergeConfig,
-  resolveNodeConfig,
-  tokenFromEnv,
-} from '../../services/node/config.ts';
+import { isLoopbackHost, tokenFromEnv } from '../../services/common/http/bind.ts';
+import { loadConfigFile, mergeConfig, resolveNodeConfig } from '../../services/node/config.ts';
 
 function configError(error: unknown): boolean {
   return error instanceof EdgeshiftError && error.code === 'ES_CONFIG';

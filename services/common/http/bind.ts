@@ -10,6 +10,12 @@ import { EdgeshiftError } from '../errors.ts';
 /** Environment variable the CLI reads the bearer token from when no flag gives one. */
 export const TOKEN_ENV = 'EDGESHIFT_TOKEN';
 
+/** The token from the environment, if set and non-empty (for the CLI). */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[TOKEN_ENV];
+  return value === undefined || value === '' ? undefined : value;
+}
+
 /** RFC 6750 §2.1 b64token characters, so a token fits an Authorization header unchanged. */
 export const bearerTokenSchema = z
   .string()
