@@ -25,6 +25,7 @@ Examples:
   $ edgeshift models list                        the model zoo with params and FLOPs
   $ edgeshift infer cnn --url http://127.0.0.1:8001   send one sample request
   $ edgeshift energy probe                       what each energy meter can measure here
+  $ edgeshift energy agent                       one set of energy meters for every node here
 `,
   );
 
