@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { describeIssues, parseOptions } from '../common/config.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/http/app.ts';
-import { bearerTokenSchema, requireTokenBeyondLoopback, TOKEN_ENV } from '../common/http/bind.ts';
+import { bearerTokenSchema, requireTokenBeyondLoopback } from '../common/http/bind.ts';
 import { energyOptionsSchema } from '../energy/options.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;

@@ -4,6 +4,7 @@
  * code is in `x-edgeshift-error`, and the message carries no stack trace.
  */
 import assert from 'node:assert/strict';
+import { OipError } from '../../services/common/client/index.ts';
 import { ERROR_CODES, type ErrorCode } from '../../services/common/errors.ts';
 
 export interface AnswerLike {
@@ -34,4 +35,17 @@ export function assertErrorAnswer(answer: AnswerLike, code: ErrorCode, where = '
   assert.equal(typeof body.error, 'string');
   assert.doesNotMatch(body.error as string, /\n\s+at /, 'no stack trace');
   return body.error as string;
+}
+
+/** Awaits `promise`, which must fail with the client's OipError of `code`; returns it. */
+export async function assertRefusal(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof OipError, `expected an OipError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    assert.doesNotMatch(error.message, /\n\s+at /, 'no stack trace in the message');
+    return error;
+  }
+  assert.fail(`expected ${code}`);
 }

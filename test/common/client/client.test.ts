@@ -5,18 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
-import {
-  createOipClient,
-  type OipClient,
-  OipError,
-} from '../../../services/common/client/index.ts';
+import { createOipClient, type OipClient } from '../../../services/common/client/index.ts';
 import { encodeInferRequest } from '../../../services/common/codec-client.ts';
-import type { ErrorCode } from '../../../services/common/errors.ts';
 import type { NodeStats } from '../../../services/common/node-stats.ts';
 import { makeSampleInputs } from '../../../services/common/sample-inputs.ts';
 import { ONNX_PLATFORM } from '../../../services/node/served-models.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
 import { assertTensorsClose, inProcessOutputs, metricValue } from '../../node/test-support.ts';
+import { assertRefusal } from '../../support/errors.ts';
 import { httpServer } from '../../support/misbehaving-servers.ts';
 
 let node: InferenceNode;
@@ -32,17 +28,6 @@ after(async () => {
   await client?.close();
   await node?.close();
 });
-
-async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof OipError, String(error));
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 describe('OIP client against a node', () => {
   it('reads health, server metadata, model metadata, signature and readiness', async () => {
@@ -65,12 +50,12 @@ describe('OIP client against a node', () => {
   });
 
   it("raises the node's codes: unknown model (naming the served ones) and version", async () => {
-    const unknown = await failure(client.modelReady('nope'), 'ES_MODEL_NOT_FOUND');
+    const unknown = await assertRefusal(client.modelReady('nope'), 'ES_MODEL_NOT_FOUND');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.answered, true);
     assert.match(unknown.message, /mlp, gpt/);
-    await failure(client.modelMetadata('mlp', { version: '2' }), 'ES_VERSION_NOT_FOUND');
-    await failure(client.infer('nope', []), 'ES_MODEL_NOT_FOUND');
+    await assertRefusal(client.modelMetadata('mlp', { version: '2' }), 'ES_VERSION_NOT_FOUND');
+    await assertRefusal(client.infer('nope', []), 'ES_MODEL_NOT_FOUND');
   });
 
   it('infers with JSON and binary tensors, equal to in-process onnxruntime, with its trace', async () => {
@@ -108,8 +93,8 @@ describe('OIP client against a node', () => {
       ['logits', 'present.0.key'],
     );
     // A budget the node refuses proves the header arrived.
-    await failure(client.infer('gpt', inputs, { budgetMs: -1 }), 'ES_BAD_REQUEST');
-    await failure(
+    await assertRefusal(client.infer('gpt', inputs, { budgetMs: -1 }), 'ES_BAD_REQUEST');
+    await assertRefusal(
       client.infer('gpt', [{ ...inputs[0]!, name: 'no_such_input' }, ...inputs.slice(1)]),
       'ES_UNKNOWN_INPUT',
     );
@@ -127,7 +112,7 @@ describe('OIP client against a node', () => {
     const authorised = createOipClient({ url, token: 'client-token' });
     try {
       assert.equal(await anonymous.ready(), true, 'health needs no token');
-      const error = await failure(anonymous.modelMetadata('mlp'), 'ES_UNAUTHORIZED');
+      const error = await assertRefusal(anonymous.modelMetadata('mlp'), 'ES_UNAUTHORIZED');
       assert.equal(error.status, 401);
       assert.equal((await authorised.modelMetadata('mlp')).name, 'mlp');
     } finally {
@@ -194,9 +179,9 @@ describe('OIP client against a node', () => {
   });
 
   it('raises a generation error before the first token as the node answered it', async () => {
-    await failure(client.generateStream('gpt', { input_ids: [5000] }), 'ES_BAD_REQUEST');
-    await failure(client.generate('mlp', { text_input: 'a' }), 'ES_BAD_REQUEST');
-    await failure(client.generate('nope', { text_input: 'a' }), 'ES_MODEL_NOT_FOUND');
+    await assertRefusal(client.generateStream('gpt', { input_ids: [5000] }), 'ES_BAD_REQUEST');
+    await assertRefusal(client.generate('mlp', { text_input: 'a' }), 'ES_BAD_REQUEST');
+    await assertRefusal(client.generate('nope', { text_input: 'a' }), 'ES_MODEL_NOT_FOUND');
   });
 
   it('reads the energy snapshot and the metrics text', async () => {
@@ -282,7 +267,7 @@ describe('OIP client against a stats endpoint', () => {
     try {
       assert.deepEqual(await local.stats(), stats);
       body = { node: 'x', models: [] };
-      await failure(local.stats(), 'ES_BAD_RESPONSE');
+      await assertRefusal(local.stats(), 'ES_BAD_RESPONSE');
     } finally {
       await local.close();
       await app.close();

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { createOipClient, OipError } from '../../../services/common/client/index.ts';
+import { createOipClient, type OipError } from '../../../services/common/client/index.ts';
 import type { ErrorCode } from '../../../services/common/errors.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
+import { assertRefusal } from '../../support/errors.ts';
 import {
   closedPortUrl,
   closeMidBody,
@@ -40,18 +41,6 @@ const INPUT: Tensor = {
   data: new Float32Array([1, 2]),
 };
 
-async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof OipError, `expected an OipError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    assert.doesNotMatch(error.message, /\n\s+at /, 'no stack trace in the message');
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
-
 /** An HTTP server answering every request with `status`, `headers` and `body`. */
 function answering(status: number, body: string, headers: http.OutgoingHttpHeaders = {}) {
   return serve(
@@ -69,7 +58,7 @@ describe('no usable answer', () => {
   it('connection refused is ES_UNREACHABLE naming the URL', async () => {
     const url = await closedPortUrl();
     const client = createOipClient({ url });
-    const error = await failure(client.ready(), 'ES_UNREACHABLE');
+    const error = await assertRefusal(client.ready(), 'ES_UNREACHABLE');
     assert.ok(error.message.includes(`${url}/v2/health/ready`), error.message);
     assert.match(error.message, /connection refused/);
     assert.equal(error.answered, false);
@@ -81,7 +70,7 @@ describe('no usable answer', () => {
   it('a host name that does not resolve is ES_UNREACHABLE', async () => {
     // RFC 6761 §6.4: .invalid never resolves.
     const client = createOipClient({ url: 'http://edgeshift-node.invalid:8001' });
-    const error = await failure(client.live(), 'ES_UNREACHABLE');
+    const error = await assertRefusal(client.live(), 'ES_UNREACHABLE');
     assert.match(error.message, /edgeshift-node\.invalid/);
     await client.close();
   });
@@ -89,14 +78,14 @@ describe('no usable answer', () => {
   it('a reset connection is ES_UNREACHABLE', async () => {
     const server = await serve(rawServer(reset));
     const client = createOipClient({ url: server.url });
-    await failure(client.infer('m', [INPUT]), 'ES_UNREACHABLE');
+    await assertRefusal(client.infer('m', [INPUT]), 'ES_UNREACHABLE');
     await client.close();
   });
 
   it('a connection closed in the middle of the body is ES_UNREACHABLE', async () => {
     const server = await serve(rawServer(closeMidBody));
     const client = createOipClient({ url: server.url });
-    await failure(client.infer('m', [INPUT]), 'ES_UNREACHABLE');
+    await assertRefusal(client.infer('m', [INPUT]), 'ES_UNREACHABLE');
     await client.close();
   });
 
@@ -104,25 +93,25 @@ describe('no usable answer', () => {
     const server = await serve(rawServer(stall));
     const client = createOipClient({ url: server.url, timeoutMs: 150 });
     const started = performance.now();
-    const error = await failure(client.infer('m', [INPUT]), 'ES_TIMEOUT');
+    const error = await assertRefusal(client.infer('m', [INPUT]), 'ES_TIMEOUT');
     assert.match(error.message, /within 150 ms/);
     assert.ok(performance.now() - started >= 140);
     // A call's own timeout wins over the client's.
-    await failure(client.ready({ timeoutMs: 50 }), 'ES_TIMEOUT');
+    await assertRefusal(client.ready({ timeoutMs: 50 }), 'ES_TIMEOUT');
     await client.close();
   });
 
   it('a server that stalls in the middle of the body is ES_TIMEOUT', async () => {
     const server = await serve(rawServer(stallMidBody));
     const client = createOipClient({ url: server.url, timeoutMs: 150 });
-    await failure(client.serverMetadata(), 'ES_TIMEOUT');
+    await assertRefusal(client.serverMetadata(), 'ES_TIMEOUT');
     await client.close();
   });
 
   it('bytes that are not HTTP are ES_BAD_RESPONSE', async () => {
     const server = await serve(rawServer(garbage));
     const client = createOipClient({ url: server.url });
-    await failure(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
+    await assertRefusal(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
     await client.close();
   });
 
@@ -130,7 +119,7 @@ describe('no usable answer', () => {
     const big = 'x'.repeat(64 * 1024);
     const declared = await answering(200, big);
     const small = createOipClient({ url: declared.url, maxResponseBytes: 1024 });
-    await failure(small.metrics(), 'ES_BAD_RESPONSE');
+    await assertRefusal(small.metrics(), 'ES_BAD_RESPONSE');
     await small.close();
     // Without Content-Length (chunked), the limit applies as the bytes arrive.
     const chunked = await serve(
@@ -140,7 +129,7 @@ describe('no usable answer', () => {
       }),
     );
     const client = createOipClient({ url: chunked.url, maxResponseBytes: 1024 });
-    await failure(client.metrics(), 'ES_BAD_RESPONSE');
+    await assertRefusal(client.metrics(), 'ES_BAD_RESPONSE');
     await client.close();
   });
 
@@ -171,7 +160,7 @@ describe('malformed answers', () => {
     it(`an inference answer with ${what} is ES_BAD_RESPONSE`, async () => {
       const server = await answering(200, body);
       const client = createOipClient({ url: server.url });
-      const error = await failure(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
+      const error = await assertRefusal(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
       assert.ok(error.message.includes(`${server.url}/v2/models/m/infer`), error.message);
       await client.close();
     });
@@ -182,7 +171,7 @@ describe('malformed answers', () => {
       'inference-header-content-length': '9999',
     });
     const client = createOipClient({ url: server.url });
-    await failure(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
+    await assertRefusal(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
     await client.close();
   });
 
@@ -194,7 +183,7 @@ describe('malformed answers', () => {
     ]) {
       const server = await answering(200, body);
       const client = createOipClient({ url: server.url });
-      await failure(client.modelSignature('m'), 'ES_BAD_RESPONSE');
+      await assertRefusal(client.modelSignature('m'), 'ES_BAD_RESPONSE');
       await client.close();
     }
   });
@@ -217,7 +206,7 @@ describe('servers that answer errors without a code (Triton, KServe)', () => {
         'retry-after': '3',
       });
       const client = createOipClient({ url: server.url });
-      const error = await failure(client.infer('m', [INPUT]), code);
+      const error = await assertRefusal(client.infer('m', [INPUT]), code);
       assert.equal(error.status, status);
       assert.equal(error.message, `triton says ${status}`);
       assert.equal(error.answered, true);
@@ -229,8 +218,8 @@ describe('servers that answer errors without a code (Triton, KServe)', () => {
   it('a 404 off the model routes is ES_ROUTE_NOT_FOUND', async () => {
     const server = await answering(404, '{"error": "Not Found"}');
     const client = createOipClient({ url: server.url });
-    await failure(client.stats(), 'ES_ROUTE_NOT_FOUND');
-    await failure(client.modelMetadata('m'), 'ES_MODEL_NOT_FOUND');
+    await assertRefusal(client.stats(), 'ES_ROUTE_NOT_FOUND');
+    await assertRefusal(client.modelMetadata('m'), 'ES_MODEL_NOT_FOUND');
     await client.close();
   });
 
@@ -239,7 +228,7 @@ describe('servers that answer errors without a code (Triton, KServe)', () => {
       'x-edgeshift-error': 'ES_BUDGET_EXCEEDED',
     });
     const client = createOipClient({ url: server.url });
-    const error = await failure(client.infer('m', [INPUT]), 'ES_BUDGET_EXCEEDED');
+    const error = await assertRefusal(client.infer('m', [INPUT]), 'ES_BUDGET_EXCEEDED');
     assert.equal(error.status, 504);
     await client.close();
   });
@@ -249,7 +238,7 @@ describe('servers that answer errors without a code (Triton, KServe)', () => {
       'content-type': 'text/html',
     });
     const client = createOipClient({ url: server.url });
-    const error = await failure(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
+    const error = await assertRefusal(client.infer('m', [INPUT]), 'ES_BAD_RESPONSE');
     assert.equal(error.status, 502);
     assert.match(error.message, /HTTP 502 from http:.*: <html> <body>Bad Gateway<\/body><\/html>/);
     await client.close();
@@ -270,8 +259,8 @@ describe('servers that answer errors without a code (Triton, KServe)', () => {
     }
     const server = await answering(404, '');
     const client = createOipClient({ url: server.url });
-    await failure(client.ready(), 'ES_ROUTE_NOT_FOUND');
-    await failure(client.modelReady('m'), 'ES_MODEL_NOT_FOUND');
+    await assertRefusal(client.ready(), 'ES_ROUTE_NOT_FOUND');
+    await assertRefusal(client.modelReady('m'), 'ES_MODEL_NOT_FOUND');
     await client.close();
   });
 });
@@ -300,7 +289,7 @@ describe('server-sent events that go wrong', () => {
     const client = createOipClient({ url: server.url });
     const stream = await client.generateStream('g', { text_input: 'a' });
     const seen: number[] = [];
-    await failure(
+    await assertRefusal(
       (async () => {
         for await (const event of stream) seen.push(event.data.output_ids![0]!);
       })(),
@@ -314,7 +303,7 @@ describe('server-sent events that go wrong', () => {
     const server = await streaming([`data: {"error": "failed"}\n\n`]);
     const client = createOipClient({ url: server.url });
     const stream = await client.generateStream('g', { text_input: 'a' });
-    const error = await failure(
+    const error = await assertRefusal(
       (async () => {
         for await (const _ of stream);
       })(),
@@ -329,7 +318,7 @@ describe('server-sent events that go wrong', () => {
       const server = await streaming([event]);
       const client = createOipClient({ url: server.url });
       const stream = await client.generateStream('g', { text_input: 'a' });
-      await failure(
+      await assertRefusal(
         (async () => {
           for await (const _ of stream);
         })(),
@@ -342,7 +331,10 @@ describe('server-sent events that go wrong', () => {
   it('an error before the stream begins rejects generateStream itself', async () => {
     const server = await answering(429, '{"error": "busy"}', { 'retry-after': '1' });
     const client = createOipClient({ url: server.url });
-    const error = await failure(client.generateStream('g', { text_input: 'a' }), 'ES_QUEUE_FULL');
+    const error = await assertRefusal(
+      client.generateStream('g', { text_input: 'a' }),
+      'ES_QUEUE_FULL',
+    );
     assert.equal(error.headers['retry-after'], '1');
     await client.close();
   });
@@ -358,7 +350,7 @@ describe('server-sent events that go wrong', () => {
     const client = createOipClient({ url: server.url, timeoutMs: 200 });
     const stream = await client.generateStream('g', { text_input: 'a' });
     const seen: number[] = [];
-    await failure(
+    await assertRefusal(
       (async () => {
         for await (const event of stream) seen.push(event.index);
       })(),

@@ -12,13 +12,12 @@ import {
   createOipClient,
   type GenerateRequest,
   type OipClient,
-  OipError,
 } from '../../../services/common/client/index.ts';
-import type { ErrorCode } from '../../../services/common/errors.ts';
 import { detectDecoder } from '../../../services/node/generation/decoder-layout.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
+import { assertRefusal } from '../../support/errors.ts';
 import { buildTestDecoder, type TestDecoderOptions } from './test-decoder.ts';
 import { uncachedGreedy } from './test-support.ts';
 
@@ -72,17 +71,6 @@ async function generated(model: string, body: GenerateRequest, stream = false): 
   return ids;
 }
 
-async function refusal(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof OipError, String(error));
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
-}
-
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgeshift-decoders-'));
   for (const fixture of FIXTURES) {
@@ -133,7 +121,7 @@ describe('generation on decoders other than the zoo gpt', () => {
     it(`${name}: the context of ${context} tokens comes from the model file`, async () => {
       const full = client.generate(name, { input_ids: ids(context, options.vocab, 1) });
       // The refusal names the context length read from the file.
-      const { message } = await refusal(full, 'ES_BAD_REQUEST');
+      const { message } = await assertRefusal(full, 'ES_BAD_REQUEST');
       assert.ok(message.includes(`holds ${context}`), message);
       const last = await generated(name, {
         input_ids: ids(context - 3, options.vocab, 1),
@@ -144,7 +132,7 @@ describe('generation on decoders other than the zoo gpt', () => {
   }
 
   it('a vocabulary without room for bytes and specials takes ids, not text', async () => {
-    await refusal(client.generate('narrow', { text_input: 'hi' }), 'ES_BAD_REQUEST');
+    await assertRefusal(client.generate('narrow', { text_input: 'hi' }), 'ES_BAD_REQUEST');
   });
 });
 
@@ -165,7 +153,7 @@ describe('a runtime failure in the middle of a stream', () => {
       });
       assert.equal(stream.status, 200);
       let seen = 0;
-      const error = await refusal(
+      const error = await assertRefusal(
         (async () => {
           for await (const _ of stream) {
             // The model's session goes away under the running generation.

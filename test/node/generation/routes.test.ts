@@ -7,7 +7,6 @@ import {
   type GenerateAnswer,
   type GenerateRequest,
   type OipClient,
-  OipError,
 } from '../../../services/common/client/index.ts';
 import type { ErrorCode } from '../../../services/common/errors.ts';
 import { decodeIds } from '../../../services/node/generation/byte-tokenizer.ts';
@@ -18,7 +17,7 @@ import {
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode } from '../../../services/node/server.ts';
-import { assertErrorAnswer } from '../../support/errors.ts';
+import { assertErrorAnswer, assertRefusal } from '../../support/errors.ts';
 import { metricValue } from '../test-support.ts';
 import { uncachedGreedy } from './test-support.ts';
 
@@ -53,17 +52,6 @@ async function stream(body: GenerateRequest) {
 
 async function metrics(): Promise<string> {
   return client.metrics();
-}
-
-async function refusal(promise: Promise<unknown>, code: ErrorCode): Promise<OipError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof OipError, String(error));
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
@@ -226,7 +214,7 @@ describe('POST /v2/models/{name}/generate on a live node', () => {
       { input_ids: prompt(300, 2) },
       { input_ids: prompt(250, 2), max_tokens: 7 },
     ]) {
-      await refusal(generate(body), 'ES_BAD_REQUEST');
+      await assertRefusal(generate(body), 'ES_BAD_REQUEST');
     }
     const fitted = await generate({ input_ids: prompt(250, 2), end_id: -1 });
     assert.deepEqual([fitted.generated_tokens, fitted.finish_reason], [6, 'length']);
