@@ -137,7 +137,29 @@ export interface ModelReadyResponse {
   ready: boolean;
 }
 
-/** Every error response body. */
+/** Every error response body; edgeshift servers add the registry code. */
 export interface ErrorResponse {
   error: string;
+  code?: string;
+}
+
+/**
+ * What an edgeshift node answers to `generate`, and each event of `generate_stream` (the
+ * text and id of one token; the last event adds the summary fields). Triton's generate
+ * extension defines `model_name`, `model_version` and `text_output`; edgeshift adds the
+ * token ids, why generation stopped, and its token counts and times.
+ */
+export interface GenerateResponse {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  text_output: string;
+  output_ids: number[];
+  finish_reason?: string;
+  prompt_tokens?: number;
+  generated_tokens?: number;
+  time_to_first_token_ms?: number;
+  time_per_output_token_ms?: number | null;
+  total_time_ms?: number;
+  seed?: number;
 }

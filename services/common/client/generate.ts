@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import type { GenerateResponse } from '../oip.ts';
 import { badResponse, errorFromEvent, errorFromTransport } from './errors.ts';
 import { SseParser } from './sse.ts';
 
@@ -24,25 +25,12 @@ export interface GenerateRequest {
 }
 
 /**
- * A generate answer, or one event of a stream (the text and ids of one token; the last
- * event adds the summary fields). Triton's own servers send `model_name`,
- * `model_version` and `text_output`; edgeshift adds the rest.
+ * A generate answer, or one event of a stream, as any server may send it: Triton's own
+ * servers send only `model_name`, `model_version` and `text_output`; an edgeshift node
+ * sends all of `GenerateResponse`.
  */
-export interface GenerateAnswer {
-  model_name: string;
-  model_version?: string;
-  id?: string;
-  text_output: string;
-  output_ids?: number[];
-  finish_reason?: string;
-  prompt_tokens?: number;
-  generated_tokens?: number;
-  time_to_first_token_ms?: number;
-  time_per_output_token_ms?: number | null;
-  total_time_ms?: number;
-  seed?: number;
-  [key: string]: unknown;
-}
+export type GenerateAnswer = Partial<GenerateResponse> &
+  Pick<GenerateResponse, 'model_name' | 'text_output'> & { [key: string]: unknown };
 
 /** Checks the fields a caller relies on; ES_BAD_RESPONSE naming the first that is wrong. */
 export function readGenerateAnswer(value: unknown, url: string): GenerateAnswer {

@@ -6,22 +6,8 @@
  * A stream sends one event per token whose `text_output` is that token's piece of text;
  * the last event also carries the summary fields.
  */
+import type { GenerateResponse } from '../../common/oip.ts';
 import type { GenerationSummary, TokenEvent } from './tracked-generation.ts';
-
-export interface GenerateResponse {
-  model_name: string;
-  model_version: string;
-  id?: string;
-  text_output: string;
-  output_ids: number[];
-  finish_reason?: string;
-  prompt_tokens?: number;
-  generated_tokens?: number;
-  time_to_first_token_ms?: number;
-  time_per_output_token_ms?: number | null;
-  total_time_ms?: number;
-  seed?: number;
-}
 
 export interface ResponseHead {
   model_name: string;

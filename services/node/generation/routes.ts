@@ -17,19 +17,14 @@ import { errorBody, toHttpError } from '../../common/http/error-response.ts';
 import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../../common/http/headers.ts';
 import { route } from '../../common/http/routes.ts';
 import { formatServerTiming } from '../../common/http/server-timing.ts';
+import type { GenerateResponse } from '../../common/oip.ts';
 import { stateOf } from '../request-state.ts';
 import { findModel, MODEL_VERSION, type ModelParams, type ServedModel } from '../served-models.ts';
 import { readContextLength } from './context-length.ts';
 import { type DecoderLayout, detectDecoder } from './decoder-layout.ts';
 import { GenerationMetrics } from './metrics.ts';
 import { parseGenerateBody, type ResolvedGenerate, resolveGenerate } from './request.ts';
-import {
-  type GenerateResponse,
-  type ResponseHead,
-  sseData,
-  streamEvent,
-  summaryFields,
-} from './responses.ts';
+import { type ResponseHead, sseData, streamEvent, summaryFields } from './responses.ts';
 import { GenerationScheduler, type SchedulerOptions } from './scheduler.ts';
 import {
   type GenerationSink,
