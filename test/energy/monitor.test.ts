@@ -6,7 +6,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { isEdgeshiftError } from '../../services/common/errors.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../../services/energy/monitor.ts';
-import type { Meter, MeterReading, MeterStatus } from '../../services/energy/types.ts';
 import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
 import { linearEnergy, pointsByGpu } from './test-support/linear-energy.ts';
@@ -15,53 +14,7 @@ import {
   INTEL_LAPTOP,
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
-
-/**
- * An instrument whose energy is exactly `watts` × elapsed time plus any bumps: lets the
- * idle and active arithmetic be checked to the joule.
- */
-class SteadyMeter implements Meter {
-  readonly name = 'external' as const;
-  private readonly t0 = Date.now();
-  private bumps = 0;
-  constructor(
-    private readonly watts: number,
-    private readonly period: number,
-  ) {}
-  bump(joules: number): void {
-    this.bumps += joules;
-  }
-  async start(): Promise<MeterStatus> {
-    return this.status();
-  }
-  async stop(): Promise<void> {}
-  status(): MeterStatus {
-    return { state: 'working', reason: `steady ${this.watts} W`, fix: null };
-  }
-  updatePeriodMs(): number {
-    return this.period;
-  }
-  maxPollIntervalMs(): null {
-    return null;
-  }
-  poll(): void {}
-  read(): MeterReading {
-    return this.at(Date.now());
-  }
-  async readAt(timeMs: number): Promise<MeterReading> {
-    return this.at(timeMs);
-  }
-  private at(timeMs: number): MeterReading {
-    const joules = (this.watts * (timeMs - this.t0)) / 1000 + this.bumps;
-    return { timeMs, domains: [{ domain: 'wall', joules, provenance: 'external', within: null }] };
-  }
-  assumptions() {
-    return [];
-  }
-  totalDomains(): string[] {
-    return ['wall'];
-  }
-}
+import { SteadyMeter } from './test-support/steady-meter.ts';
 
 describe('energy monitor', () => {
   let tree: PowercapTree;

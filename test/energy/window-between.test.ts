@@ -10,7 +10,6 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { isEdgeshiftError } from '../../services/common/errors.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../../services/energy/monitor.ts';
 import type { EnergySnapshot } from '../../services/energy/snapshot.ts';
-import type { Meter, MeterReading, MeterStatus } from '../../services/energy/types.ts';
 import { idleBetween, windowBetween } from '../../services/energy/window-between.ts';
 import {
   buildPowercapTree,
@@ -18,51 +17,7 @@ import {
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
 import { buildProcTree, type ProcTree } from './test-support/proc-tree.ts';
-
-/** Energy = watts × (clock − t0) + bumps, timed by the same fake clock as the monitor. */
-class ClockedMeter implements Meter {
-  readonly name = 'external' as const;
-  private bumps = 0;
-  constructor(
-    private readonly clock: () => number,
-    private readonly t0: number,
-    private readonly watts: number,
-    private readonly period: number,
-  ) {}
-  bump(joules: number): void {
-    this.bumps += joules;
-  }
-  async start(): Promise<MeterStatus> {
-    return this.status();
-  }
-  async stop(): Promise<void> {}
-  status(): MeterStatus {
-    return { state: 'working', reason: `clocked ${this.watts} W`, fix: null };
-  }
-  updatePeriodMs(): number {
-    return this.period;
-  }
-  maxPollIntervalMs(): null {
-    return null;
-  }
-  poll(): void {}
-  read(): MeterReading {
-    return this.at(this.clock());
-  }
-  async readAt(timeMs: number): Promise<MeterReading> {
-    return this.at(timeMs);
-  }
-  private at(timeMs: number): MeterReading {
-    const joules = (this.watts * (timeMs - this.t0)) / 1000 + this.bumps;
-    return { timeMs, domains: [{ domain: 'wall', joules, provenance: 'external', within: null }] };
-  }
-  assumptions() {
-    return [];
-  }
-  totalDomains(): string[] {
-    return ['wall'];
-  }
-}
+import { SteadyMeter } from './test-support/steady-meter.ts';
 
 /** What GET /energy puts on the wire and a client parses back. */
 const overTheWire = (s: EnergySnapshot): EnergySnapshot => JSON.parse(JSON.stringify(s));
@@ -73,7 +28,7 @@ describe('windowBetween: windows from two GET /energy snapshots', () => {
   let rapl: PowercapTree;
   let proc: ProcTree;
   let monitor: EnergyMonitor;
-  let clocked: ClockedMeter;
+  let clocked: SteadyMeter;
   let now = T0;
   const uj = { pkg0: 0, pkg1: 0, core0: 0, dram0: 0, dram1: 0 };
   let busy = 0;
@@ -105,7 +60,7 @@ describe('windowBetween: windows from two GET /energy snapshots', () => {
   beforeEach(async () => {
     now = T0;
     await use({}, 0, 0);
-    clocked = new ClockedMeter(() => now, T0, 50, 100);
+    clocked = new SteadyMeter(50, 100, () => now);
     warnings.length = 0;
     monitor = createEnergyMonitor({
       meters: ['rapl'],
