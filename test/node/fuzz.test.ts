@@ -36,6 +36,7 @@ import {
 import { hasBatchDimension } from '../../services/node/batch-tensors.ts';
 import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
+import { type RawAnswer, readRawAnswer } from '../support/raw-http.ts';
 import {
   type FuzzCase,
   type FuzzEnv,
@@ -81,17 +82,11 @@ function typedIdentityModel(): Uint8Array {
 // ---------------------------------------------------------------------------------------
 // Sending
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 /**
  * Writes the request head and half the body on a raw socket, waits for the node to start
  * reading, and closes the connection. There is no answer.
  */
-function hangUp(port: number, c: FuzzCase): Promise<Answer> {
+function hangUp(port: number, c: FuzzCase): Promise<RawAnswer> {
   const body = Buffer.from(c.body ?? new Uint8Array(0));
   const head = [
     `${c.method} ${c.path} HTTP/1.1`,
@@ -112,7 +107,7 @@ function hangUp(port: number, c: FuzzCase): Promise<Answer> {
   });
 }
 
-function send(port: number, agent: http.Agent, c: FuzzCase): Promise<Answer> {
+function send(port: number, agent: http.Agent, c: FuzzCase): Promise<RawAnswer> {
   if (c.hangUp) return hangUp(port, c);
   const headers: Record<string, string> = { ...c.headers };
   if (c.body !== undefined) {
@@ -131,18 +126,7 @@ function send(port: number, agent: http.Agent, c: FuzzCase): Promise<Answer> {
         headers,
         agent: isolated ? false : agent,
       },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        response.on('error', reject);
-      },
+      (response) => readRawAnswer(response).then(resolve, reject),
     );
     request.setTimeout(REQUEST_TIMEOUT_MS, () =>
       request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)),
@@ -172,7 +156,7 @@ const STACK_LINE = /\n\s*at\s|^\s*at\s.*:\d+:\d+/m;
 const SOURCE_PATH = /\.(?:ts|js|mjs|cjs|cc|cpp|h):\d+|node_modules|\bfile:\/\//;
 
 /** The message of an error answer, after checking its shape. */
-function checkErrorAnswer(c: FuzzCase, a: Answer, where: string): string {
+function checkErrorAnswer(c: FuzzCase, a: RawAnswer, where: string): string {
   assert.match(String(a.headers['content-type']), /^application\/json/, where);
   if (c.method === 'HEAD') {
     assert.equal(a.body.length, 0, where);
@@ -321,7 +305,7 @@ function namedSizes(signature: ModelSignature, inputs: readonly Tensor[]): Map<s
 /** A 200 infer answer: decodable, and its outputs what the signature promises. */
 function checkInferAnswer(
   model: ModelUnderTest,
-  a: Answer,
+  a: RawAnswer,
   where: string,
   sent: SentInference | undefined,
 ): Tensor[] {
@@ -399,7 +383,7 @@ function messageKind(message: string): string {
 
 function checkAnswer(
   c: FuzzCase,
-  a: Answer,
+  a: RawAnswer,
   models: ReadonlyMap<string, ModelUnderTest>,
   tally: Tally,
 ): void {

@@ -20,6 +20,7 @@ import type { Tensor } from '../../services/common/tensor.ts';
 import { encodeOnnxModel, ONNX_ELEM_TYPE } from '../../services/node/runtimes/onnx-bytes.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { assertErrorAnswer } from '../support/errors.ts';
+import { type RawAnswer, readRawAnswer } from '../support/raw-http.ts';
 import { inProcessOutputs, metricValue } from './test-support.ts';
 
 const BODY_LIMIT = 256 * 1024;
@@ -71,17 +72,11 @@ function fixedModel(): Uint8Array {
   });
 }
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 /** One request with exactly these headers (Content-Length included when a body is sent). */
 function send(
   path: string,
   options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
-): Promise<Answer> {
+): Promise<RawAnswer> {
   const { method = 'POST', headers = {}, body } = options;
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -91,37 +86,26 @@ function send(
         headers:
           body === undefined ? headers : { 'content-length': String(body.length), ...headers },
       },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (c: Buffer) => chunks.push(c));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        response.on('error', reject);
-      },
+      (response) => readRawAnswer(response).then(resolve, reject),
     );
     request.on('error', reject);
     request.end(body);
   });
 }
 
-function decoded(answer: Answer) {
+function decoded(answer: RawAnswer) {
   assert.equal(answer.status, 200, answer.body.toString().slice(0, 300));
   const header = answer.headers['inference-header-content-length'];
   return decodeInferResponse(answer.body, header === undefined ? undefined : Number(header));
 }
 
-function json(answer: Answer): Record<string, unknown> {
+function json(answer: RawAnswer): Record<string, unknown> {
   assert.equal(answer.status, 200, answer.body.toString().slice(0, 300));
   assert.match(String(answer.headers['content-type']), /^application\/json/);
   return JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
 }
 
-const errorOf = (answer: Answer) => ({ ...answer, statusCode: answer.status });
+const errorOf = (answer: RawAnswer) => ({ ...answer, statusCode: answer.status });
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgeshift-protocol-'));
