@@ -24,6 +24,8 @@ import {
 } from './nvidia-smi-sampler.ts';
 import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
 
+/** The assumption that says how nvidia-smi's local timestamps map to wall-clock time. */
+export const CLOCK_OFFSET_ASSUMPTION = 'clock offset (wall time minus nvidia-smi timestamp)';
 export const INSTANT = 'power.draw.instant';
 export const AVERAGED = 'power.draw';
 
@@ -336,6 +338,18 @@ export class NvidiaSmiMeter implements Meter {
         source: 'edgeshift option',
       },
     ];
+    const offset = this.offsetMs();
+    if (offset !== null) {
+      out.push({
+        name: CLOCK_OFFSET_ASSUMPTION,
+        value: offset,
+        unit: 'ms',
+        source:
+          this.options.clockOffsetMs !== undefined
+            ? 'edgeshift option'
+            : 'measured: the least arrival time minus nvidia-smi timestamp seen, so it includes the least pipe delay',
+      });
+    }
     for (const g of this.detection?.gpus ?? []) {
       out.push({
         name: `gpu${g.index} power field`,

@@ -6,6 +6,7 @@ import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AVERAGED,
+  CLOCK_OFFSET_ASSUMPTION,
   detectNvidiaSmi,
   INSTANT,
   NvidiaSmiMeter,
@@ -208,28 +209,35 @@ describe('nvidia-smi meter', () => {
   });
 
   it('maps nvidia-smi local time to wall time in any time zone', async () => {
-    // From row 40 the capture is a steady load, so a few ms of offset error cost little.
     fake = await installFakeNvidiaSmi({ utcOffsetMinutes: 330, startRow: 40 });
     const m = meter({ path: fake.path, periodMs: 100 });
     assert.equal((await m.start()).state, 'working');
+    // The offset each edge is mapped with, as the meter reports it.
+    const offsetNow = () =>
+      Number(m.assumptions().find((a) => a.name === CLOCK_OFFSET_ASSUMPTION)?.value);
     const startMs = Date.now();
+    const beginOffset = offsetNow();
     const begin = m.readAt(startMs);
     await sleep(800);
     const endMs = Date.now();
+    const endOffset = offsetNow();
     const [b, e] = await Promise.all([begin, m.readAt(endMs)]);
     assert.equal(e.warnings, undefined, 'the sample after the end arrived in time');
     await m.stop();
-    const points = pointsByGpu(await fake.printedLines())
-      .get(0)!
-      .map((p) => ({
-        t: p.t - 330 * 60_000,
-        w: p.w,
-      }));
-    const expected = linearEnergy(points, startMs, endMs);
+    // The fake prints wall time + 5.5 h; the measured offset adds the least pipe delay seen
+    // (never negative, a few ms; a wrong time zone would be off by 19,800,000 ms).
+    const trueOffset = -330 * 60_000;
+    for (const offset of [beginOffset, endOffset]) {
+      assert.ok(
+        offset >= trueOffset - 1 && offset - trueOffset < 2_000,
+        `offset ${offset} ms, true ${trueOffset} ms`,
+      );
+    }
+    // In nvidia-smi's own clock, the window is exactly the integral of what it printed.
+    const points = pointsByGpu(await fake.printedLines()).get(0)!;
+    const expected = linearEnergy(points, startMs - beginOffset, endMs - endOffset);
     const measured = gpuJoules(e, 0) - gpuJoules(b, 0);
-    // The measured offset includes the least pipe delay seen (ms, more on a loaded
-    // machine); a wrong time zone would be off by 5.5 hours and read nothing.
-    assert.ok(Math.abs(measured - expected) / expected < 0.05, `${measured} J vs ${expected} J`);
+    assert.ok(Math.abs(measured - expected) < 1e-6, `${measured} J vs ${expected} J`);
   });
 
   it('shares one nvidia-smi process between meters in one process', async () => {

@@ -174,12 +174,14 @@ if (config.replayTimestamps) {
     const ts = stamp(Date.now());
     let text = '';
     for (let g = 0; g < gpus; g++) text += `${line(rowIndex, g, ts)}\n`;
-    process.stdout.write(text);
     rowIndex++;
+    // Logged before it is printed: a line the meter read is always in the log, even when
+    // the process is killed between the two.
     if (config.log !== false) {
       appendFileSync(logFile, text);
       writeFileSync(join(config.stateDir, 'row'), String(rowIndex));
     }
+    process.stdout.write(text);
     printed += gpus;
     if (exitAfter !== undefined && printed >= exitAfter) {
       process.stderr.write('edgeshift fake nvidia-smi: exiting early on purpose\n');
