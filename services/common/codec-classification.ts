@@ -11,23 +11,18 @@
  * and plain digits for integers. edgeshift has no label files, so no ":<label>" suffix.
  */
 import { EdgeshiftError } from './errors.ts';
-import type { Tensor } from './tensor.ts';
+import { DATATYPES, type Datatype, type Tensor } from './tensor.ts';
 
 export const CLASSIFICATION_PARAMETER = 'classification';
 
-/** The datatypes Triton ranks (TopkClassifications); others are a 400 there and here. */
-export const CLASSIFICATION_DATATYPES: ReadonlySet<string> = new Set([
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP32',
-  'FP64',
-]);
+/**
+ * The datatypes Triton ranks (TopkClassifications): every numeric type but the 16-bit
+ * floats; BOOL, BYTES, FP16 and BF16 are a 400 there and here.
+ */
+const UNRANKED: ReadonlySet<Datatype> = new Set(['BOOL', 'BYTES', 'FP16', 'BF16']);
+export const CLASSIFICATION_DATATYPES: ReadonlySet<string> = new Set(
+  DATATYPES.filter((d) => !UNRANKED.has(d)),
+);
 
 /** Triton's kMaxClassificationElements (src/classification.cc): most elements ranked per item. */
 export const MAX_CLASSIFICATION_ELEMENTS = 1_000_000;
