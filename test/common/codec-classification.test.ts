@@ -1,9 +1,11 @@
 /**
  * Triton's classification extension: the request parameter and the top-k BYTES result,
  * checked against the spec's examples, against a plain sort, and (for the value format)
- * against strings glibc's printf("%f") printed for the same doubles.
+ * against strings glibc's printf("%f") printed for the same doubles and against Python's
+ * "%f" (correctly rounded, as glibc's is) on 20,000 seeded doubles.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decodeInferRequest, encodeInferRequest } from '../../services/common/codec.ts';
@@ -164,6 +166,39 @@ describe('formatFixed6', () => {
       [5e-324, '0.000000'],
     ];
     for (const [x, expected] of vectors) assert.equal(formatFixed6(x), expected, String(x));
+  });
+});
+
+describe('formatFixed6 against a correctly rounded printf', () => {
+  it('agrees with Python\'s "%f" (exact rounding, as glibc) on 20,000 seeded doubles', (t) => {
+    const python = spawnSync('python3', ['--version']);
+    if (python.status !== 0) {
+      t.skip('python3 is not installed');
+      return;
+    }
+    const doubles = fc.sample(
+      fc.oneof(
+        fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+        fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e-3, max: 1e-3 }),
+        // Values next to a rounding tie at the sixth decimal.
+        fc.integer({ min: -10_000_000, max: 10_000_000 }).map((n) => (n + 0.5) / 1e6),
+        fc.float({ noNaN: true, noDefaultInfinity: true }).map(Math.fround),
+      ),
+      { numRuns: 20_000, seed: 20261201 },
+    );
+    // String(x) is the shortest decimal that reads back as x, in JavaScript and Python
+    // alike; -0 is the one value it loses the sign of.
+    const decimal = (x: number) => (Object.is(x, -0) ? '-0' : String(x));
+    const printed = spawnSync(
+      'python3',
+      ['-c', 'import sys\nfor line in sys.stdin: print("%f" % float(line))'],
+      { input: doubles.map(decimal).join('\n'), encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    assert.equal(printed.status, 0, printed.stderr);
+    const expected = printed.stdout.trimEnd().split('\n');
+    assert.equal(expected.length, doubles.length);
+    const wrong = doubles.filter((x, i) => formatFixed6(x) !== expected[i]);
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${doubles.length} differ`);
   });
 });
 
