@@ -5,6 +5,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { quoteNonFiniteTokens } from './codec-exact.ts';
+import { describeValue } from './describe-value.ts';
 import { EdgeshiftError } from './errors.ts';
 
 const HEADER_LENGTH_DIGITS = /^\d{1,15}$/;
@@ -110,18 +111,11 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * Quotes a value for an error message, keeping the message short. A BigInt (an exactly
- * parsed 64-bit integer) is its decimal digits. A number is JSON.stringify's spelling of
- * it, which need not be the client's: describeSent (codec-exact.ts) quotes the literal.
+ * Quotes a value for an error message, keeping the message short whatever the value's
+ * depth or size (describe-value.ts). A BigInt (an exactly parsed 64-bit integer) is its
+ * decimal digits. A number is its shortest spelling, which need not be the client's:
+ * describeSent (codec-exact.ts) quotes the literal.
  */
 export function describe(value: unknown): string {
-  if (value === undefined) return 'missing';
-  let text: string;
-  try {
-    text = typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? String(value));
-  } catch {
-    // An object holding exactly parsed BigInts, which JSON.stringify refuses.
-    text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}` : v));
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return describeValue(value);
 }
