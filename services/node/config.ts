@@ -9,6 +9,7 @@ import { describeIssues, parseOptions } from '../common/config.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/http/app.ts';
 import { bearerTokenSchema, requireTokenBeyondLoopback } from '../common/http/bind.ts';
+import { httpLimitFields, pickHttpLimits, resolveHttpLimits } from '../common/http/limits.ts';
 import { energyOptionsSchema } from '../energy/options.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;
@@ -67,6 +68,8 @@ const fields = {
     .max(2 ** 31 - 1)
     .default(64 * 1024 * 1024),
   logLevel: z.enum(LOG_LEVELS).default('warn'),
+  /** Timeouts, connection and body-byte caps, shutdown deadline (common/http/limits.ts). */
+  ...httpLimitFields,
   /** Energy meters behind GET /energy (docs/energy.md); default: detect what this machine has. */
   energy: energyOptionsSchema.default({}),
 };
@@ -86,6 +89,8 @@ export type NodeConfig = Readonly<
 export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
   const value = parseOptions(nodeOptionsSchema, options, 'node options');
   requireTokenBeyondLoopback(value.host, value.token, 'use the node');
+  // The limits are checked here too, so a bad combination fails before models load.
+  resolveHttpLimits(pickHttpLimits(value), value.bodyLimitBytes);
   if (value.sessionMode === 'inline' && value.runtime !== 'onnxruntime-node') {
     throw new EdgeshiftError(
       'ES_CONFIG',

@@ -193,11 +193,15 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     methods: ['POST'],
     urls: ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer'],
     handler: inferHandler(ctx),
-    // Resolve the model before the body is read: a wrong name costs no upload parsing,
-    // and every answer (413 included) is counted against the model.
+    // Resolve the model and check its queue before the body is read: a wrong name or a
+    // full queue costs no upload, and every answer (413 included) is counted against the model.
     onRequest: (request, _reply, done) => {
       try {
-        stateOf(request).model = findModel(ctx.models, request.params as ModelParams);
+        const model = findModel(ctx.models, request.params as ModelParams);
+        stateOf(request).model = model;
+        // Shed here, before the upload is read: a full queue answers 429 at once (with
+        // Connection: close when the body is still arriving, app.ts).
+        model.batcher.assertAccepting();
       } catch (error) {
         return done(error as Error);
       }

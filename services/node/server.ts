@@ -8,8 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../common/http/app.ts';
 import { type ListenAddress, listenOn } from '../common/http/bind.ts';
 import { NODE_HEADER, SERVER_TIMING_HEADER, TIER_HEADER } from '../common/http/headers.ts';
+import { pickHttpLimits } from '../common/http/limits.ts';
 import { route } from '../common/http/routes.ts';
 import { formatServerTiming } from '../common/http/server-timing.ts';
+import { within } from '../common/http/shutdown.ts';
 import { createNodeEnergy, type NodeEnergy } from '../energy/index.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { generationRoutes } from './generation/routes.ts';
@@ -78,6 +80,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     identityHeaders: { [NODE_HEADER]: config.nodeName, [TIER_HEADER]: config.tier },
     ...(config.token === undefined ? {} : { token: config.token }),
     onArrival: markArrival,
+    limits: pickHttpLimits(config),
   });
   const app = http.app;
 
@@ -148,10 +151,13 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     listen: () => listenOn(app, config.host, config.port),
     close() {
       closing ??= (async () => {
-        http.stopAccepting();
-        // Waits for the requests already received, which the batchers keep serving.
-        await app.close();
-        await Promise.all([...models.values()].map((m) => m.batcher.close()));
+        const deadline = performance.now() + config.shutdownTimeoutMs;
+        // Drains within the deadline: the requests already received are answered, which
+        // the batchers keep serving (common/http/shutdown.ts).
+        await http.close();
+        const left = Math.max(0, deadline - performance.now());
+        await within(Promise.all([...models.values()].map((m) => m.batcher.close())), left);
+        // A native run in progress cannot be interrupted: closing its session waits for it.
         await closeModels(models);
         await energy.stop();
       })();

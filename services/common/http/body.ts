@@ -11,12 +11,17 @@
  * `Accept-Encoding: gzip, deflate`; here that is 415, as RFC 9110 §15.5.16 asks.
  *
  * The body limit applies to the bytes received and again to the decompressed bytes, so a
- * small compressed body cannot inflate past it ("zip bomb").
+ * small compressed body cannot inflate past it ("zip bomb"). The bytes also count against
+ * the service's body budget (body-budget.ts): a body without a Content-Length as its
+ * chunks arrive, and a compressed body by what it may decompress to (the whole body limit
+ * while it decompresses, then what it did decompress to).
  */
+import { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { EdgeshiftError } from '../errors.ts';
+import type { BodyBudget } from './body-budget.ts';
 
 type Coding = 'gzip' | 'deflate';
 
@@ -107,24 +112,52 @@ export async function decodeBody(
  * Replaces fastify's body parsers: every body arrives in `request.body` as a Buffer,
  * decompressed. An unsupported Content-Encoding is refused before the body is read.
  */
-export function installRawBodyParser(app: FastifyInstance, limitBytes: number): void {
+export function installRawBodyParser(
+  app: FastifyInstance,
+  limitBytes: number,
+  budget: BodyBudget,
+): void {
   app.removeAllContentTypeParsers();
   app.addHook('preParsing', (request, _reply, payload, done) => {
-    if (request.headers['content-encoding'] === undefined) return done(null, payload);
     try {
-      parseContentEncoding(request.headers['content-encoding']);
+      if (request.headers['content-encoding'] !== undefined) {
+        parseContentEncoding(request.headers['content-encoding']);
+      }
     } catch (error) {
       return done(error as Error);
     }
-    done(null, payload);
+    if (request.headers['content-length'] !== undefined) return done(null, payload);
+    // A chunked body: its bytes are admitted as they arrive.
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        try {
+          budget.admit(request, chunk.length);
+        } catch (error) {
+          return callback(error as Error);
+        }
+        callback(null, chunk);
+      },
+    });
+    done(null, payload.pipe(counted));
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     const header = request.headers['content-encoding'];
     if (header === undefined) return done(null, body);
     const codings = parseContentEncoding(header);
     if (codings.length === 0) return done(null, body);
+    const received = (body as Buffer).length;
+    const room = Math.max(0, limitBytes - received);
+    try {
+      budget.admit(request, room);
+    } catch (error) {
+      return done(error as Error);
+    }
     decodeBody(body as Buffer, codings, limitBytes).then(
-      (decoded) => done(null, decoded),
+      (decoded) => {
+        // The compressed bytes are dropped once decoded; the decompressed ones stay held.
+        budget.give(request, room + received - decoded.length);
+        done(null, decoded);
+      },
       (error: Error) => done(error),
     );
   });

@@ -6,9 +6,11 @@
  * the server only.
  */
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EdgeshiftError, ERROR_CODES, type ErrorCode, isEdgeshiftError } from '../errors.ts';
+import { lingeringClose } from './connections.ts';
 import { ERROR_CODE_HEADER } from './headers.ts';
 
 export interface HttpError {
@@ -146,15 +148,24 @@ export function methodNotAllowed(allowed: readonly string[]) {
 /**
  * For requests Node's HTTP parser refuses before fastify sees them (an unknown method,
  * headers over the size limit, a malformed request line, a request that did not arrive in
- * time): the usual error body and `headers`, then the connection closes, as Node's own
- * handler does. A client that reset the connection gets nothing: nobody would read it.
+ * time): the usual error body and `headers`, then the connection closes (lingering, so the
+ * answer is not lost to a reset), as Node's own handler does. A client that reset the
+ * connection gets nothing: nobody would read it; nor does one already being answered.
  */
-export function makeClientErrorHandler(headers: Record<string, string>) {
+export function makeClientErrorHandler(headers: Record<string, string>, lingerMs: number) {
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   return (error: Error & { code?: string; reason?: string }, socket: Duplex): void => {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    // A request timing out after its answer began (a 401 sent while the body trickles):
+    // a second response would corrupt the first; just end the connection.
+    const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })
+      ._httpMessage;
+    if (answering?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
     let http: HttpError;
     if (error.code === 'HPE_HEADER_OVERFLOW') {
       http = fromCode('ES_HEADERS_TOO_LARGE', 'the request headers are larger than the limit');
@@ -174,6 +185,6 @@ export function makeClientErrorHandler(headers: Record<string, string>) {
           `${ERROR_CODE_HEADER}: ${http.code}\r\n${extra}Connection: close\r\n\r\n${body}`,
       );
     }
-    socket.destroy();
+    lingeringClose(socket as Socket, lingerMs);
   };
 }
