@@ -357,6 +357,8 @@ export function announceFailure(error: unknown): void {
 export interface ChildService {
   ready: ReadyMessage;
   close(): Promise<void>;
+  /** The service's shutdown deadline: past it (and a margin) the process exits anyway. */
+  shutdownTimeoutMs?: number;
 }
 
 /**

@@ -41,9 +41,12 @@ export interface InferenceNode {
   listen(): Promise<NodeAddress>;
   /**
    * Stop accepting requests, answer those already received (queued ones included),
-   * then release the models. Safe to call more than once.
+   * then release the models, within `config.shutdownTimeoutMs` (connections still open
+   * then are closed). Safe to call more than once.
    */
   close(): Promise<void>;
+  /** config.shutdownTimeoutMs, for the signal handlers' deadline. */
+  readonly shutdownTimeoutMs: number;
 }
 
 function packageVersion(): string {
@@ -148,6 +151,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     models,
     metrics,
     energy,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
     listen: () => listenOn(app, config.host, config.port),
     close() {
       closing ??= (async () => {

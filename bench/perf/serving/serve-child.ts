@@ -13,5 +13,9 @@ const options = JSON.parse(process.argv[2] ?? '{}') as Parameters<typeof createN
 await serveAsChild(async () => {
   const node = await createNode({ ...options, port: 0 });
   const { url } = await node.listen();
-  return { ready: { url, config: node.config }, close: () => node.close() };
+  return {
+    ready: { url, config: node.config },
+    close: () => node.close(),
+    shutdownTimeoutMs: node.shutdownTimeoutMs,
+  };
 });
