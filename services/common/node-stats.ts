@@ -46,5 +46,17 @@ export interface NodeStats {
   /** How many recent requests / calls each summary covers at most. */
   window: number;
   accepting: boolean;
+  /** The HTTP layer's load (common/http/connections.ts, body-budget.ts), this request included. */
+  http: HttpLoad;
   models: Record<string, ModelLoad>;
+}
+
+export interface HttpLoad {
+  connections: number;
+  maxConnections: number;
+  /** Requests whose headers arrived and that are not yet answered. */
+  requestsInFlight: number;
+  /** Request body bytes being received or held. */
+  bodyBytesInFlight: number;
+  maxBodyBytesInFlight: number;
 }

@@ -125,6 +125,13 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     metrics,
     schedulers,
     accepting: () => http.accepting,
+    http: () => ({
+      connections: http.connections.connections,
+      maxConnections: http.limits.maxConnections,
+      requestsInFlight: http.connections.requestsInFlight,
+      bodyBytesInFlight: http.bodies.inFlight,
+      maxBodyBytesInFlight: http.limits.maxBodyBytesInFlight,
+    }),
   });
   // Triton's generate extension for every served decoder; its schedulers close in onClose.
   app.register(generationRoutes, {

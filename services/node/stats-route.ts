@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { route } from '../common/http/routes.ts';
-import type { ModelLoad, NodeStats } from '../common/node-stats.ts';
+import type { HttpLoad, ModelLoad, NodeStats } from '../common/node-stats.ts';
 import type { NodeConfig } from './config.ts';
 import type { GenerationScheduler } from './generation/scheduler.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -20,6 +20,8 @@ export interface StatsContext {
   /** Filled by the generation plugin with each decoder's scheduler. */
   schedulers: ReadonlyMap<string, GenerationScheduler>;
   accepting(): boolean;
+  /** The HTTP layer's counters. */
+  http(): HttpLoad;
 }
 
 function modelLoad(model: ServedModel, ctx: StatsContext): ModelLoad {
@@ -62,6 +64,7 @@ export function nodeStats(ctx: StatsContext): NodeStats {
     timestamp: new Date().toISOString(),
     window: ctx.metrics.recentWindow,
     accepting: ctx.accepting(),
+    http: ctx.http(),
     models,
   };
 }

@@ -243,6 +243,13 @@ describe('OIP client against a stats endpoint', () => {
       timestamp: new Date(0).toISOString(),
       window: 256,
       accepting: true,
+      http: {
+        connections: 1,
+        maxConnections: 1000,
+        requestsInFlight: 1,
+        bodyBytesInFlight: 0,
+        maxBodyBytesInFlight: 1 << 28,
+      },
       models: {
         cnn: {
           queueDepth: 3,
