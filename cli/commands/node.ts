@@ -24,6 +24,12 @@ interface NodeFlags {
   port?: number;
   token?: string;
   bodyLimitBytes?: number;
+  maxBodyBytesInFlight?: number;
+  maxConnections?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+  drainDelayMs?: number;
   energyAgent?: string;
 }
 
@@ -79,6 +85,36 @@ export function registerNodeCommand(program: Command): void {
       '--body-limit-bytes <n>',
       'largest request body accepted',
       integer('--body-limit-bytes'),
+    )
+    .option(
+      '--max-body-bytes-in-flight <n>',
+      'request body bytes received at once over all requests before 429 (default: 4 bodies at the limit)',
+      integer('--max-body-bytes-in-flight'),
+    )
+    .option(
+      '--max-connections <n>',
+      'open connections; at the cap the oldest one outside a request is closed',
+      integer('--max-connections'),
+    )
+    .option(
+      '--headers-timeout-ms <ms>',
+      'time a client has to send its request headers (408 after)',
+      integer('--headers-timeout-ms'),
+    )
+    .option(
+      '--request-timeout-ms <ms>',
+      'time a client has to send its whole request, body included (408 after)',
+      integer('--request-timeout-ms'),
+    )
+    .option(
+      '--shutdown-timeout-ms <ms>',
+      'on SIGTERM, time to answer the requests received before connections are closed',
+      integer('--shutdown-timeout-ms'),
+    )
+    .option(
+      '--drain-delay-ms <ms>',
+      'on SIGTERM, time to keep listening (readiness 503) so balancers notice; e.g. 5000 behind a Kubernetes Service',
+      integer('--drain-delay-ms'),
     )
     .option(
       '--energy-agent <url>',

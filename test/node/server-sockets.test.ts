@@ -15,6 +15,7 @@ import type { Tensor } from '../../services/common/tensor.ts';
 import { createRuntime } from '../../services/node/runtimes/index.ts';
 import type { RuntimeSession } from '../../services/node/runtimes/runtime.ts';
 import { createNode, type InferenceNode, type NodeOptions } from '../../services/node/server.ts';
+import { connect, readAnswer, requestHead } from '../support/raw-socket.ts';
 import { assertTensorsClose, metricValue } from './test-support.ts';
 
 /** More connections than any test sends requests at once, so none waits in the client. */
@@ -162,6 +163,51 @@ describe('node over sockets', () => {
       assert.equal(await client.ready(), true);
       assert.equal((await post(client, 'cnn', inputs)).status, 200);
     } finally {
+      release();
+      await close();
+    }
+  });
+
+  it('sheds a request whose body is half sent at once, and closes its connection', async () => {
+    const { node, url, close } = await startNode({
+      models: ['cnn'],
+      maxBatch: 1,
+      maxQueue: 1,
+      maxInFlight: 1,
+    });
+    let release = () => {};
+    const socket = await connect(Number(new URL(url).port));
+    socket.on('error', () => {});
+    try {
+      const served = node.models.get('cnn')!;
+      release = holdRuns(served.session);
+      const client = createOipClient({ url });
+      const inputs = makeSampleInputs(served.signature, { batch: 1, seed: 8 });
+      const accepted = [post(client, 'cnn', inputs)];
+      await until(() => served.batcher.running === 1);
+      accepted.push(post(client, 'cnn', inputs));
+      await until(() => served.batcher.queueDepth === 1);
+      // Announce 1 MiB, send 1 KiB: the answer must not wait for the rest.
+      const answer = readAnswer(socket, { untilAnswer: true });
+      socket.write(
+        requestHead('POST', '/v2/models/cnn/infer', {
+          'content-type': 'application/json',
+          'content-length': 1 << 20,
+        }),
+      );
+      socket.write(Buffer.alloc(1024, 0x20));
+      const shed = await answer;
+      assert.equal(shed.status, 429);
+      assert.equal(shed.headers['x-edgeshift-error'], 'ES_QUEUE_FULL');
+      assert.equal(shed.headers.connection, 'close');
+      release();
+      assert.deepEqual(
+        (await Promise.all(accepted)).map((a) => a.status),
+        [200, 200],
+      );
+      await client.close();
+    } finally {
+      socket.destroy();
       release();
       await close();
     }
