@@ -17,13 +17,7 @@ import type { NodeStats } from '../../services/common/node-stats.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { type SupervisedChild, startChild } from '../../services/common/supervisor.ts';
 import { createNode, type NodeOptions } from '../../services/node/server.ts';
-import {
-  connect,
-  readAnswer,
-  requestHead,
-  type SocketAnswer,
-  until,
-} from '../support/raw-socket.ts';
+import { connect, readAnswer, requestHead, type SocketAnswer } from '../support/raw-socket.ts';
 
 const NODE_CHILD = fileURLToPath(new URL('../support/node-child.ts', import.meta.url));
 
