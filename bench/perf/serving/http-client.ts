@@ -71,13 +71,13 @@ export class KeepAliveClient {
   }
 }
 
-interface Poster {
+export interface Poster {
   post(): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 
 /** Posts `payload` to `target` again and again, through the chosen client. */
-function poster(
+export function poster(
   target: Target,
   payload: HttpPayload,
   connections: number,

@@ -1,0 +1,180 @@
+/**
+ * Overload benchmark: what the node does with more work than it can compute. Measured
+ * in one run on one machine:
+ *
+ *   npm run bench:overload -- [--model cnn] [--seconds 30] [--factors 2,4]
+ *     [--capacity-seconds 10] [--connections 256] [--json out.json]   (--help lists all)
+ *
+ * 1. Capacity: a closed loop of 32 keep-alive connections sending batch-1 binary
+ *    requests for `--capacity-seconds`; its rate of 200s is the capacity C.
+ * 2. Overload: for each factor f, an open loop (open-loop.ts) offering f x C requests
+ *    per second for `--seconds`, over `--connections` keep-alive connections. Goodput is
+ *    the rate of 200s; its ratio to C is the figure (target >= 0.9: shedding must not
+ *    cost the compute it protects). Admitted latency (200s, from when each was due) is
+ *    compared with the node's queue deadline; refusals (429/503) must come fast.
+ * 3. Memory: the node's RSS (/proc/<pid>/status) every second through the overload;
+ *    its slope over the run says whether it is flat.
+ *
+ * The node runs in a child process (services/common/supervisor.ts) with one intra-op
+ * thread, so the load generator keeps the other core. Progress goes to stderr, the table
+ * to stdout, raw results to `--json <file>`.
+ */
+import { writeFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { resolveModel } from '../../../models/registry.ts';
+import { percentileOfSorted } from '../../../services/common/stats.ts';
+import { InProcessModel } from '../serving/baseline.ts';
+import { closedLoop, poster } from '../serving/http-client.ts';
+import { machineInfo } from '../serving/machine.ts';
+import { benchmarkInputs, httpPayload } from '../serving/payloads.ts';
+import { ServedNode } from '../serving/served-node.ts';
+import { openLoop } from './open-loop.ts';
+import { RssSampler, rssSlopeMibPerMinute } from './rss.ts';
+
+const GOODPUT_TARGET = 0.9;
+
+function positive(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n > 0)) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+const program = new Command('bench:overload')
+  .description('goodput, admitted latency and memory of a node offered 2x and 4x its capacity')
+  .option('--model <name>', 'zoo model to serve', 'cnn')
+  .option('--seconds <s>', 'seconds of load per factor', positive('--seconds'), 30)
+  .option(
+    '--capacity-seconds <s>',
+    'seconds of the capacity run',
+    positive('--capacity-seconds'),
+    10,
+  )
+  .option(
+    '--factors <list>',
+    'offered load as multiples of capacity',
+    (v: string) => v.split(',').map(positive('--factors')),
+    [2, 4],
+  )
+  .option(
+    '--connections <n>',
+    'keep-alive connections of the open loop',
+    positive('--connections'),
+    256,
+  )
+  .option('--json <file>', 'write the raw results here')
+  .parse();
+
+const opts = program.opts<{
+  model: string;
+  seconds: number;
+  capacitySeconds: number;
+  factors: number[];
+  connections: number;
+  json?: string;
+}>();
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const fixed = (n: number | null, digits = 1) => (n === null ? '-' : n.toFixed(digits));
+
+const machine = await machineInfo();
+log(`overload: starting a ${opts.model} node...`);
+const node = await ServedNode.start({ models: [opts.model], threads: 1, logLevel: 'silent' });
+try {
+  const config = node.config;
+  const deadlineMs = typeof config.maxQueueMs === 'number' ? config.maxQueueMs : null;
+  const model = await InProcessModel.load((await resolveModel(opts.model)).file, 1);
+  const payload = httpPayload(benchmarkInputs(model.signature, 1), 'binary');
+  await model.close();
+  const target = { url: node.url, path: node.inferPath(opts.model) };
+
+  log(`overload: warm-up and capacity (${opts.capacitySeconds} s closed loop, 32 connections)...`);
+  await closedLoop(target, payload, 32, 2);
+  const capacityRun = await closedLoop(target, payload, 32, opts.capacitySeconds);
+  const capacity = capacityRun.requests / capacityRun.seconds;
+  log(`overload: capacity ${capacity.toFixed(0)} inferences/s`);
+
+  const rss = new RssSampler(node.pids[0]!);
+  rss.begin();
+  const phases = [];
+  for (const factor of opts.factors) {
+    const rate = factor * capacity;
+    log(`overload: offering ${factor}x capacity (${rate.toFixed(0)}/s) for ${opts.seconds} s...`);
+    const client = poster(target, payload, opts.connections, 'oip');
+    const fromMs = rss.elapsedMs;
+    const result = await openLoop(() => client.post(), {
+      rate,
+      seconds: opts.seconds,
+      maxOutstanding: opts.connections * 16,
+      drainMs: 60_000,
+    });
+    await client.close();
+    const ok = [...result.okLatenciesMs].sort((a, b) => a - b);
+    const refused = [...result.refusedLatenciesMs].sort((a, b) => a - b);
+    const goodput = (result.statuses['200'] ?? 0) / result.seconds;
+    const p99 = ok.length === 0 ? null : percentileOfSorted(ok, 99);
+    phases.push({
+      factor,
+      rate,
+      ...result,
+      okLatenciesMs: undefined,
+      refusedLatenciesMs: undefined,
+      goodput,
+      goodputRatio: goodput / capacity,
+      admittedP50Ms: ok.length === 0 ? null : percentileOfSorted(ok, 50),
+      admittedP99Ms: p99,
+      p99OverDeadline: p99 === null || deadlineMs === null ? null : p99 / deadlineMs,
+      refusalP99Ms: refused.length === 0 ? null : percentileOfSorted(refused, 99),
+      rss: rss.between(fromMs, rss.elapsedMs),
+    });
+  }
+  rss.stop();
+
+  const all = rss.samples;
+  const slope = rssSlopeMibPerMinute(all);
+  const lines = [
+    `overload benchmark: ${opts.model}, batch-1 binary requests, node with 1 intra-op thread`,
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, load ${machine.loadAverage1m.toFixed(2)}`,
+    `capacity: ${capacity.toFixed(0)} inferences/s (closed loop, 32 connections, ${capacityRun.seconds.toFixed(1)} s)`,
+    `queue deadline (maxQueueMs): ${deadlineMs ?? 'none'}`,
+    '',
+    'offered   sent/s  goodput/s  goodput/capacity  statuses                     failed  admitted p50 / p99 ms  p99/deadline  refusal p99 ms',
+  ];
+  for (const p of phases) {
+    const statuses = Object.entries(p.statuses)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ');
+    lines.push(
+      [
+        `${p.factor}x`.padEnd(8),
+        (p.sent / p.seconds).toFixed(0).padStart(7),
+        p.goodput.toFixed(0).padStart(10),
+        `${p.goodputRatio.toFixed(2)} ${p.goodputRatio >= GOODPUT_TARGET ? 'ok' : 'BELOW 0.9'}`.padStart(
+          17,
+        ),
+        statuses.padEnd(28),
+        String(p.failed + p.notSent).padStart(6),
+        `${fixed(p.admittedP50Ms)} / ${fixed(p.admittedP99Ms)}`.padStart(22),
+        fixed(p.p99OverDeadline, 2).padStart(13),
+        fixed(p.refusalP99Ms).padStart(15),
+      ].join(' '),
+    );
+  }
+  const first = all[0]?.mib ?? null;
+  const last = all[all.length - 1]?.mib ?? null;
+  const max = all.length === 0 ? null : Math.max(...all.map((s) => s.mib));
+  lines.push(
+    '',
+    `node RSS over ${(rss.elapsedMs / 1000).toFixed(0)} s of overload (${all.length} samples): start ${fixed(first)} MiB, max ${fixed(max)}, end ${fixed(last)}, slope ${fixed(slope, 2)} MiB/min`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (opts.json !== undefined) {
+    await writeFile(
+      opts.json,
+      `${JSON.stringify({ machine, capacity, capacityRun, deadlineMs, phases, rss: all, slope }, null, 2)}\n`,
+    );
+  }
+} finally {
+  await node.stop();
+}
