@@ -43,6 +43,8 @@ export function showConfigDefaults(command: Command): void {
     const key = option.attributeName() === 'model' ? 'models' : option.attributeName();
     const value = defaults[key];
     const shown = Array.isArray(value) ? value.join(', ') : value;
+    // A default derived from another option says so in the description itself.
+    if (option.description.includes('(default:')) continue;
     if (typeof shown === 'string' || typeof shown === 'number') {
       option.description = `${option.description} (default: ${shown})`;
     }

@@ -4,7 +4,7 @@ import { PRETRAINED, ZOO_NAMES } from '../../models/registry.ts';
 import { tokenFromEnv } from '../../services/common/http/bind.ts';
 import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
-import { integer, number, showConfigDefaults } from '../options.ts';
+import { integer, NODE_DEFAULTS, number, showConfigDefaults } from '../options.ts';
 import { assertPortFree, bindError } from '../port.ts';
 
 interface NodeFlags {
@@ -19,6 +19,10 @@ interface NodeFlags {
   maxQueueDelayMs?: number;
   maxQueue?: number;
   maxInFlight?: number;
+  maxQueueMs?: number;
+  maxRequestElements?: number;
+  maxQueueElements?: number;
+  cpuMemArena?: 'on' | 'off';
   sessionMode?: string;
   host?: string;
   port?: number;
@@ -68,6 +72,27 @@ export function registerNodeCommand(program: Command): void {
       '--max-in-flight <n>',
       'runtime calls per model handed over at once',
       integer('--max-in-flight'),
+    )
+    .option(
+      '--max-queue-ms <ms>',
+      'longest a request may wait in the queue before 503',
+      number('--max-queue-ms'),
+    )
+    .option(
+      '--max-request-elements <n>',
+      'most tensor elements in one request before 413 (default: body limit / 4)',
+      integer('--max-request-elements'),
+    )
+    .option(
+      '--max-queue-elements <n>',
+      'most tensor elements queued per model before 429 (default: 4 x the request limit)',
+      integer('--max-queue-elements'),
+    )
+    .addOption(
+      new Option(
+        '--cpu-mem-arena <on|off>',
+        `onnxruntime-node's CPU memory arena (default: ${NODE_DEFAULTS.cpuMemArena ? 'on' : 'off'})`,
+      ).choices(['on', 'off']),
     )
     .addOption(
       new Option(
@@ -134,8 +159,9 @@ Examples:
     )
     .action(async (flags: NodeFlags) => {
       const fileConfig = flags.config ? await loadConfigFile(flags.config) : {};
-      const { config: _configPath, model, name, energyAgent, ...rest } = flags;
+      const { config: _configPath, model, name, energyAgent, cpuMemArena, ...rest } = flags;
       const fromFlags: Record<string, unknown> = { ...rest };
+      if (cpuMemArena) fromFlags.cpuMemArena = cpuMemArena === 'on';
       if (energyAgent) fromFlags.energy = { ...fileConfig.energy, agent: energyAgent };
       if (model) fromFlags.models = model;
       if (name) fromFlags.nodeName = name;

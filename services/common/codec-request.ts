@@ -15,7 +15,14 @@ import {
   shapeProduct,
 } from './codec-tensor-data.ts';
 import { EdgeshiftError } from './errors.ts';
-import type { ModelSignature, Tensor, TensorSpec } from './tensor.ts';
+import type { Datatype, ModelSignature, Tensor, TensorSpec } from './tensor.ts';
+
+/** An input as its request declares it, before its data is read. */
+export interface DeclaredInput {
+  name: string;
+  datatype: Datatype;
+  shape: readonly number[];
+}
 
 export interface DecodeInferRequestOptions {
   /** Value of Inference-Header-Content-Length (see parseHeaderLength); undefined when absent. */
@@ -23,6 +30,12 @@ export interface DecodeInferRequestOptions {
   signature: ModelSignature;
   /** Largest element count accepted for one tensor; checked before allocating. */
   maxElements?: number;
+  /**
+   * Called once every input's name, datatype, shape and size have been checked, before
+   * any tensor data is converted; throw to refuse the request (e.g. for its size). Gets
+   * the inputs in request order.
+   */
+  admit?: (inputs: readonly DeclaredInput[]) => void;
 }
 
 export interface DecodedInferRequest {
@@ -76,6 +89,17 @@ interface PendingBinary {
   shape: number[];
   count: number;
   size: number;
+}
+
+interface PendingJson {
+  slot: number;
+  /** Index in the request's `inputs`, for quoting. */
+  k: number;
+  what: string;
+  spec: TensorSpec;
+  shape: number[];
+  count: number;
+  data: unknown;
 }
 
 /**
@@ -134,6 +158,8 @@ function decodeRoot(
   const seen: boolean[] = new Array(signature.inputs.length).fill(false);
   const namedDims = new Map<string, { size: number; input: string }>();
   const pending: PendingBinary[] = [];
+  const pendingJson: PendingJson[] = [];
+  const declared: DeclaredInput[] = [];
 
   for (let k = 0; k < wireInputs.length; k++) {
     const wire: unknown = wireInputs[k];
@@ -189,6 +215,7 @@ function decodeRoot(
         `${what}: shape ${formatShape(shape)} has ${count} elements, more than the limit of ${maxElements}`,
       );
     }
+    declared.push({ name, datatype: spec.datatype, shape });
 
     const params = wire['parameters'];
     if (!isAbsent(params) && !isPlainObject(params)) {
@@ -214,13 +241,7 @@ function decodeRoot(
     }
 
     if (hasData) {
-      let values: Tensor['data'];
-      try {
-        values = readJsonTensorData(what, spec.datatype, shape, count, data, { exact });
-      } catch (err) {
-        throw requoteElement(err, new SentJson(text), ['inputs', k, 'data'], shape, data);
-      }
-      inputs[slot] = { name, datatype: spec.datatype, shape, data: values };
+      pendingJson.push({ slot, k, what, spec, shape, count, data });
       continue;
     }
     if (options.headerLength === undefined) {
@@ -264,6 +285,18 @@ function decodeRoot(
       'ES_BAD_REQUEST',
       `the binary data after the JSON header is ${binary.length} bytes, but the inputs' binary_data_size add up to ${total}`,
     );
+  }
+  // The exact re-parse (decodeInferRequest) sees the same shapes, already admitted.
+  if (!exact) options.admit?.(declared);
+
+  for (const j of pendingJson) {
+    let values: Tensor['data'];
+    try {
+      values = readJsonTensorData(j.what, j.spec.datatype, j.shape, j.count, j.data, { exact });
+    } catch (err) {
+      throw requoteElement(err, new SentJson(text), ['inputs', j.k, 'data'], j.shape, j.data);
+    }
+    inputs[j.slot] = { name: j.spec.name, datatype: j.spec.datatype, shape: j.shape, data: values };
   }
   let at = 0;
   for (const p of pending) {

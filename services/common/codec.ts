@@ -14,6 +14,7 @@ export {
   type RequestedOutput,
 } from './codec-client.ts';
 export {
+  type DeclaredInput,
   type DecodedInferRequest,
   type DecodeInferRequestOptions,
   decodeInferRequest,

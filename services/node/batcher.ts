@@ -10,13 +10,31 @@
  * - Requests that queued behind running batches are merged when a slot frees, up to
  *   `maxBatch` items, after waiting at most `maxQueueDelayMs` since they queued (Triton's
  *   `max_queue_delay_microseconds`); a full batch goes at once.
+ * - A request still queued `maxQueueMs` after it queued, or when its latency budget runs
+ *   out, is answered at that moment (one timer, set for the earliest such deadline) and
+ *   never computed.
  */
 import { performance } from 'node:perf_hooks';
 import { EdgeshiftError } from '../common/errors.ts';
 import type { ModelSignature, Tensor } from '../common/tensor.ts';
+import { requestElements } from './admission.ts';
 import { batchKey, concatInputs, hasBatchDimension, splitOutputs } from './batch-tensors.ts';
 
 export type RunFn = (inputs: Tensor[], outputNames?: string[]) => Promise<Tensor[]>;
+
+/** setTimeout and clearTimeout, injectable so tests decide when a timer fires. */
+export interface BatcherTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Longest delay setTimeout takes; a longer one fires at once (Node's timers docs). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const NODE_TIMERS: BatcherTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export interface BatcherOptions {
   /** Most batch items per run. */
@@ -26,12 +44,29 @@ export interface BatcherOptions {
   /** Most waiting requests; one more is refused with ES_QUEUE_FULL. */
   maxQueue: number;
   /**
+   * Most milliseconds a request may wait in the queue (from submit); one still waiting
+   * then is answered ES_QUEUE_TIMEOUT and not computed. Default: no limit.
+   */
+  maxQueueMs?: number;
+  /**
+   * Most tensor elements (all inputs of all waiting requests) in the queue; a request
+   * that would take it over is refused with ES_QUEUE_FULL. Default: no limit.
+   */
+  maxQueueElements?: number;
+  /**
+   * Most tensor elements (all inputs together) one request may hold; a larger one is
+   * refused with ES_TOO_MANY_ELEMENTS. Default: maxQueueElements, which it cannot exceed.
+   */
+  maxRequestElements?: number;
+  /**
    * Runs handed to the runtime at once (default 1). A session still computes one at a
    * time; a second run waits in the runtime, so it starts the moment the first ends.
    */
   maxInFlight?: number;
   /** The clock budgets and timings are read from (tests inject one); default performance.now. */
   now?: () => number;
+  /** The timers deadlines and queue delays are kept with (tests inject them); default Node's. */
+  timers?: BatcherTimers;
 }
 
 export interface BatchRequest {
@@ -62,9 +97,14 @@ export interface BatcherObserver {
 interface Pending {
   request: BatchRequest;
   items: number;
+  elements: number;
   /** Requests merge only with equal keys; null runs alone. */
   key: string | null;
   enqueuedAt: number;
+  /** When its latency budget runs out (Infinity without one). */
+  budgetDeadline: number;
+  /** When it has waited maxQueueMs (Infinity without a limit). */
+  queueDeadline: number;
   arrivedIdle: boolean;
   resolve(result: BatchResult): void;
   reject(error: unknown): void;
@@ -89,16 +129,24 @@ export class Batcher {
   /** Whether requests may merge; turns false if a merged run's outputs cannot be split. */
   private mergeable: boolean;
   private readonly run: RunFn;
-  private readonly options: Required<Omit<BatcherOptions, 'now'>>;
+  private readonly options: Required<Omit<BatcherOptions, 'now' | 'timers'>>;
   private readonly now: () => number;
+  private readonly timers: BatcherTimers;
   private readonly observer: BatcherObserver;
   private queue: Pending[] = [];
   private queuedItems = 0;
+  private queuedElements = 0;
   private runningBatches = 0;
   private runningRequests = 0;
   private runningItems = 0;
   private pumpScheduled = false;
-  private delayTimer: NodeJS.Timeout | undefined;
+  private delayTimer: unknown;
+  private deadlineTimer: unknown;
+  /**
+   * When deadlineTimer fires; never later than the earliest deadline in the queue
+   * (dispatch may take that request away, and the timer then finds nothing to do).
+   */
+  private deadlineAt = Number.POSITIVE_INFINITY;
   /** Smoothed compute milliseconds per item, for Retry-After. */
   private perItemMs = 0;
   /** When the last runtime call ended. */
@@ -113,9 +161,17 @@ export class Batcher {
     observer: BatcherObserver = {},
   ) {
     this.run = run;
-    const { now, ...limits } = options;
-    this.options = { maxInFlight: 1, ...limits };
+    const { now, timers, ...limits } = options;
+    const maxQueueElements = limits.maxQueueElements ?? Number.POSITIVE_INFINITY;
+    this.options = {
+      maxInFlight: 1,
+      maxQueueMs: Number.POSITIVE_INFINITY,
+      ...limits,
+      maxQueueElements,
+      maxRequestElements: Math.min(limits.maxRequestElements ?? maxQueueElements, maxQueueElements),
+    };
     this.now = now ?? (() => performance.now());
+    this.timers = timers ?? NODE_TIMERS;
     this.observer = observer;
     this.mergeable = hasBatchDimension(signature);
   }
@@ -148,24 +204,44 @@ export class Batcher {
     return this.options.maxQueue;
   }
 
+  /** Tensor elements of the waiting requests. */
+  get queueElements(): number {
+    return this.queuedElements;
+  }
+
   /**
-   * Throws what `submit` would refuse with right now for lack of room (ES_QUEUE_FULL,
-   * or ES_NOT_READY when closing), so callers can shed load before decoding a body.
+   * Throws what `submit` would refuse a request of `elements` tensor elements with right
+   * now (ES_NOT_READY when closing, ES_TOO_MANY_ELEMENTS, ES_QUEUE_FULL), so callers can
+   * refuse a request before they decode its data (admission.ts). Changes nothing.
    */
-  assertAccepting(): void {
+  assertAccepting(elements = 0): void {
     if (this.closing) throw new EdgeshiftError('ES_NOT_READY', 'node is shutting down');
-    if (this.queue.length >= this.options.maxQueue) {
+    const { maxQueue, maxQueueElements, maxRequestElements } = this.options;
+    if (elements > maxRequestElements) {
+      const limit =
+        maxRequestElements < maxQueueElements ? 'maxRequestElements' : 'maxQueueElements';
       throw new EdgeshiftError(
-        'ES_QUEUE_FULL',
-        `queue full (${this.queue.length} requests waiting); retry later`,
-        { headers: { 'retry-after': String(this.retryAfterSeconds()) } },
+        'ES_TOO_MANY_ELEMENTS',
+        `the request's inputs hold ${elements} tensor elements together, more than this node's limit of ${maxRequestElements} per request (${limit}); send fewer items per request`,
       );
+    }
+    let full: string | undefined;
+    if (this.queue.length >= maxQueue) {
+      full = `${this.queue.length} requests waiting`;
+    } else if (this.queuedElements + elements > maxQueueElements) {
+      full = `${this.queuedElements} tensor elements waiting, this request adds ${elements}, the limit is ${maxQueueElements}`;
+    }
+    if (full !== undefined) {
+      throw new EdgeshiftError('ES_QUEUE_FULL', `queue full (${full}); retry later`, {
+        headers: { 'retry-after': String(this.retryAfterSeconds()) },
+      });
     }
   }
 
   submit(request: BatchRequest): Promise<BatchResult> {
+    const elements = requestElements(request.inputs);
     try {
-      this.assertAccepting();
+      this.assertAccepting(elements);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -175,17 +251,28 @@ export class Batcher {
     const merge = this.mergeable ? batchKey(request.inputs, request.outputNames) : null;
     const items = merge?.items ?? 1;
     const key = merge !== null && merge.items <= this.options.maxBatch ? merge.key : null;
+    const budgetDeadline =
+      request.budgetMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : request.arrivedAt + request.budgetMs;
+    const queueDeadline = now + this.options.maxQueueMs;
     return new Promise<BatchResult>((resolve, reject) => {
       this.queue.push({
         request,
         items,
+        elements,
         key,
         enqueuedAt: now,
+        budgetDeadline,
+        queueDeadline,
         arrivedIdle: this.runningBatches === 0,
         resolve,
         reject,
       });
       this.queuedItems += items;
+      this.queuedElements += elements;
+      const deadline = Math.min(budgetDeadline, queueDeadline);
+      if (deadline < this.deadlineAt) this.armDeadline(deadline, now);
       this.schedulePump();
     });
   }
@@ -216,6 +303,53 @@ export class Batcher {
     );
   }
 
+  /** Why a queued request must be answered now without computing it; null if it may wait. */
+  private expiryError(p: Pending, now: number): EdgeshiftError | null {
+    if (now < p.budgetDeadline && now < p.queueDeadline) return null;
+    // Whichever limit ran out first is the one reported.
+    if (p.budgetDeadline <= p.queueDeadline) return this.budgetError(p.request, now);
+    const waited = now - p.enqueuedAt;
+    return new EdgeshiftError(
+      'ES_QUEUE_TIMEOUT',
+      `waited ${ms(waited)} ms in the queue, the node's limit (maxQueueMs) is ${ms(this.options.maxQueueMs)} ms: it is overloaded; not computed, retry later`,
+      { headers: { 'retry-after': String(this.retryAfterSeconds()) } },
+    );
+  }
+
+  /** Sets the deadline timer for `at` (the earliest deadline), replacing any other. */
+  private armDeadline(at: number, now: number): void {
+    if (this.deadlineTimer !== undefined) this.timers.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.deadlineAt = at;
+    if (at === Number.POSITIVE_INFINITY) return;
+    // Node's timers count whole milliseconds and may fire a fraction early, and a budget
+    // may lie beyond the longest delay they take: onDeadline re-arms until it is due.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - now));
+    this.deadlineTimer = this.timers.setTimeout(() => this.onDeadline(), delay);
+  }
+
+  /** Re-arms the deadline timer for the earliest deadline still queued (none: cleared). */
+  private rearmDeadline(now: number): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const p of this.queue) {
+      earliest = Math.min(earliest, p.budgetDeadline, p.queueDeadline);
+    }
+    if (earliest !== this.deadlineAt || this.deadlineTimer === undefined) {
+      this.armDeadline(earliest, now);
+    }
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    const now = this.now();
+    const before = this.queue.length;
+    this.dropExpired(now);
+    this.rearmDeadline(now);
+    // What stood at the head may have been holding the requests behind it back.
+    if (this.queue.length < before && this.queue.length > 0) this.schedulePump();
+    this.checkDrained();
+  }
+
   // Deferred to the check phase so that requests parsed in the same poll phase merge.
   private schedulePump(): void {
     if (this.pumpScheduled) return;
@@ -228,7 +362,7 @@ export class Batcher {
 
   private pump(): void {
     if (this.delayTimer !== undefined) {
-      clearTimeout(this.delayTimer);
+      this.timers.clearTimeout(this.delayTimer);
       this.delayTimer = undefined;
     }
     const { maxBatch, maxQueueDelayMs, maxInFlight } = this.options;
@@ -244,7 +378,10 @@ export class Batcher {
       const idle = this.runningBatches === 0 && head.arrivedIdle;
       const waited = now - head.enqueuedAt;
       if (!full && !idle && waited < maxQueueDelayMs) {
-        this.delayTimer = setTimeout(() => this.schedulePump(), maxQueueDelayMs - waited);
+        this.delayTimer = this.timers.setTimeout(
+          () => this.schedulePump(),
+          maxQueueDelayMs - waited,
+        );
         break;
       }
       // Held back until a running call ends, which pumps again.
@@ -252,6 +389,7 @@ export class Batcher {
       this.take(group, items);
       void this.dispatch(group, items, now);
     }
+    this.rearmDeadline(this.now());
     this.checkDrained();
   }
 
@@ -272,15 +410,18 @@ export class Batcher {
     return tightest > this.runningItems * this.perItemMs;
   }
 
+  /** Answers every queued request whose budget or queue time ran out. */
   private dropExpired(now: number): void {
-    if (!this.queue.some((p) => p.request.budgetMs !== undefined)) return;
+    // deadlineAt is never later than the earliest deadline queued.
+    if (now < this.deadlineAt) return;
     const kept: Pending[] = [];
     for (const p of this.queue) {
-      const error = this.budgetError(p.request, now);
+      const error = this.expiryError(p, now);
       if (error === null) {
         kept.push(p);
       } else {
         this.queuedItems -= p.items;
+        this.queuedElements -= p.elements;
         p.reject(error);
       }
     }
@@ -306,6 +447,7 @@ export class Batcher {
     const taken = new Set(group);
     this.queue = this.queue.filter((p) => !taken.has(p));
     this.queuedItems -= items;
+    for (const p of group) this.queuedElements -= p.elements;
     this.runningBatches += 1;
     this.runningRequests += group.length;
     this.runningItems += items;
@@ -408,6 +550,10 @@ export class Batcher {
   }
 
   private checkDrained(): void {
+    if (this.queue.length === 0 && this.delayTimer !== undefined) {
+      this.timers.clearTimeout(this.delayTimer);
+      this.delayTimer = undefined;
+    }
     if (this.drained !== undefined && this.queue.length === 0 && this.runningBatches === 0) {
       const done = this.drained;
       this.drained = undefined;

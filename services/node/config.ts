@@ -11,6 +11,7 @@ import { LOG_LEVELS } from '../common/http/app.ts';
 import { bearerTokenSchema, requireTokenBeyondLoopback } from '../common/http/bind.ts';
 import { httpLimitFields, pickHttpLimits, resolveHttpLimits } from '../common/http/limits.ts';
 import { energyOptionsSchema } from '../energy/options.ts';
+import { DEFAULT_CPU_MEM_ARENA } from './runtimes/onnxruntime-node.ts';
 
 export const TIERS = ['hyperscale', 'edge', 'device'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -40,6 +41,12 @@ const fields = {
   sessionMode: z.enum(SESSION_MODES).default('worker'),
   /** Intra-op threads per model; 0 lets the runtime choose. */
   threads: z.number().int().min(0).max(1024).default(0),
+  /**
+   * onnxruntime-node's CPU memory arena (`enableCpuMemArena`): on, a session keeps the
+   * memory of its largest run until it closes; off, each run frees what it allocated.
+   * docs/node.md (Memory) has the measurements behind the default.
+   */
+  cpuMemArena: z.boolean().default(DEFAULT_CPU_MEM_ARENA),
   /** Most batch items (sum of the requests' first dimensions) one run may hold. */
   maxBatch: z.number().int().min(1).max(4096).default(8),
   /**
@@ -55,6 +62,29 @@ const fields = {
   maxQueueDelayMs: z.number().min(0).max(10_000).default(0),
   /** Requests that may wait per model; one more is answered 429 at once. */
   maxQueue: z.number().int().min(1).max(1_000_000).default(256),
+  /**
+   * Milliseconds a request may wait in its model's queue; one still waiting then is
+   * answered 503 (ES_QUEUE_TIMEOUT) and not computed. Assumed 5 s: far above what a full
+   * default queue of the zoo's models waits on 2 cores (docs/node.md), far below the OIP
+   * client's 30 s timeout, so an overloaded node answers long before its clients give up.
+   * At least 1: timers count whole milliseconds.
+   */
+  maxQueueMs: z.number().min(1).max(3_600_000).default(5_000),
+  /**
+   * Most tensor elements all inputs of one request may hold together (413 above).
+   * Default: bodyLimitBytes / 4, the FP32 elements a body at the limit can carry.
+   */
+  maxRequestElements: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .optional(),
+  /**
+   * Most tensor elements the waiting requests of one model may hold together; a request
+   * that would take the queue over is answered 429. Default: 4 x maxRequestElements.
+   */
+  maxQueueElements: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   host: z.string().min(1).default('127.0.0.1'),
   /** TCP port; 0 picks a free one (tests). */
   port: z.number().int().min(0).max(65_535).default(8001),
@@ -79,11 +109,21 @@ const nodeOptionsSchema = z.strictObject(fields);
 /** What callers may pass: every field optional. */
 export type NodeOptions = z.input<typeof nodeOptionsSchema>;
 export type NodeConfig = Readonly<
-  Omit<z.output<typeof nodeOptionsSchema>, 'nodeName' | 'models'> & {
+  Omit<
+    z.output<typeof nodeOptionsSchema>,
+    'nodeName' | 'models' | 'maxRequestElements' | 'maxQueueElements'
+  > & {
     nodeName: string;
     models: readonly string[];
+    maxRequestElements: number;
+    maxQueueElements: number;
   }
 >;
+
+/** Bytes of an FP32 element: the datatype of the zoo's inputs (gpt's token ids are INT64). */
+const FP32_BYTES = 4;
+/** Requests at maxRequestElements the default maxQueueElements holds (assumed; docs/node.md). */
+const QUEUED_LARGEST_REQUESTS = 4;
 
 /** Validate options, fill defaults, enforce the token rule, and freeze the result. */
 export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
@@ -97,10 +137,27 @@ export function resolveNodeConfig(options: NodeOptions = {}): NodeConfig {
       `sessionMode 'inline' needs runtime onnxruntime-node: ${value.runtime} blocks the thread that runs it, so it always runs in a worker`,
     );
   }
+  if (value.maxQueueDelayMs >= value.maxQueueMs) {
+    throw new EdgeshiftError(
+      'ES_CONFIG',
+      `maxQueueDelayMs (${value.maxQueueDelayMs}) must be less than maxQueueMs (${value.maxQueueMs}): a partial batch held for companions would time out in the queue`,
+    );
+  }
+  const maxRequestElements =
+    value.maxRequestElements ?? Math.floor(value.bodyLimitBytes / FP32_BYTES);
+  const maxQueueElements = value.maxQueueElements ?? QUEUED_LARGEST_REQUESTS * maxRequestElements;
+  if (maxQueueElements < maxRequestElements) {
+    throw new EdgeshiftError(
+      'ES_CONFIG',
+      `maxQueueElements (${maxQueueElements}) must be at least maxRequestElements (${maxRequestElements}): a request of that size could never be queued`,
+    );
+  }
   const config = {
     ...value,
     nodeName: value.nodeName ?? value.tier,
     models: Object.freeze([...value.models]),
+    maxRequestElements,
+    maxQueueElements,
   };
   return Object.freeze(config);
 }

@@ -26,6 +26,7 @@ import {
   STATISTICS_EXTENSION,
 } from '../common/oip.ts';
 import type { Tensor } from '../common/tensor.ts';
+import { admitRequest } from './admission.ts';
 import type { NodeConfig } from './config.ts';
 import { detectDecoder } from './generation/decoder-layout.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -105,6 +106,8 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
       headerLength,
       signature: model.signature,
       maxElements,
+      // Admission by elements from the declared shapes, before any tensor data is converted.
+      admit: (inputs) => admitRequest(inputs, model.batcher),
     });
     const budgetMs = parseLatencyBudget(request.headers[LATENCY_BUDGET_HEADER], decoded.parameters);
     const result = await model.batcher.submit({

@@ -39,6 +39,7 @@ async function loadOne(
       ep: config.ep,
       threads: config.threads === 0 ? undefined : config.threads,
       worker: config.sessionMode === 'worker',
+      cpuMemArena: config.cpuMemArena,
     });
   } catch (cause) {
     if (isEdgeshiftError(cause)) throw cause;
@@ -59,6 +60,9 @@ async function loadOne(
       maxBatch: config.maxBatch,
       maxQueueDelayMs: config.maxQueueDelayMs,
       maxQueue: config.maxQueue,
+      maxQueueMs: config.maxQueueMs,
+      maxQueueElements: config.maxQueueElements,
+      maxRequestElements: config.maxRequestElements,
       maxInFlight: config.maxInFlight,
     },
     { run: (items, computeMs) => metrics.observeBatch(name, items, computeMs) },

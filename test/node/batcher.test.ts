@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import type { ModelSignature, Tensor } from '../../services/common/tensor.ts';
-import { Batcher, type BatcherOptions, type RunFn } from '../../services/node/batcher.ts';
+import {
+  Batcher,
+  type BatcherOptions,
+  type BatcherTimers,
+  type RunFn,
+} from '../../services/node/batcher.ts';
 
 // The runtime is injected as a function so each test controls when a run finishes.
 
@@ -60,6 +65,69 @@ function manualClock(start = 1_000) {
     },
   };
 }
+
+/**
+ * A clock and timers the test moves by hand: `advance` fires, in time order, every timer
+ * due by then, with the clock at the moment each was due; `set` moves the clock alone.
+ */
+function manualTime(start = 1_000) {
+  let t = start;
+  let nextId = 1;
+  const due = new Map<number, { at: number; fn: () => void }>();
+  const delays: number[] = [];
+  const timers: BatcherTimers = {
+    setTimeout: (fn, ms) => {
+      delays.push(ms);
+      const id = nextId++;
+      due.set(id, { at: t + ms, fn });
+      return id;
+    },
+    clearTimeout: (id) => {
+      due.delete(id as number);
+    },
+  };
+  return {
+    now: () => t,
+    timers,
+    /** Every delay a timer was set for. */
+    delays,
+    /** Timers set and not yet fired or cleared. */
+    pending: () => due.size,
+    advance(ms: number) {
+      const end = t + ms;
+      for (;;) {
+        let first: [number, { at: number; fn: () => void }] | undefined;
+        for (const entry of due)
+          if (entry[1].at <= end && (!first || entry[1].at < first[1].at)) first = entry;
+        if (first === undefined) break;
+        due.delete(first[0]);
+        t = Math.max(t, first[1].at);
+        first[1].fn();
+      }
+      t = end;
+    },
+    set(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+/** The promise's outcome so far, read after the microtasks of the current turn have run. */
+function track(promise: Promise<unknown>) {
+  const state: { settled: 'no' | 'resolved' | 'rejected'; error?: unknown } = { settled: 'no' };
+  promise.then(
+    () => {
+      state.settled = 'resolved';
+    },
+    (error: unknown) => {
+      state.settled = 'rejected';
+      state.error = error;
+    },
+  );
+  return state;
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
 
 function expectCode(code: string) {
   return (error: unknown) => error instanceof EdgeshiftError && error.code === code;
@@ -364,5 +432,281 @@ describe('Batcher', () => {
     await releaseNext();
     await Promise.all(pending);
     await closed;
+  });
+});
+
+describe('Batcher deadlines', () => {
+  it('answers ES_QUEUE_TIMEOUT (503, Retry-After) at maxQueueMs while the runtime is still busy, and never computes it', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { maxQueueMs: 100, now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const queued = track(b.submit({ inputs: input(1, 1), arrivedAt: time.now() }));
+    await turn();
+    time.advance(99);
+    await turn();
+    assert.equal(queued.settled, 'no', 'still within maxQueueMs');
+    time.advance(1);
+    await turn();
+    assert.equal(
+      queued.settled,
+      'rejected',
+      'answered at the deadline, the running call still out',
+    );
+    const error = queued.error as EdgeshiftError;
+    assert.ok(expectCode('ES_QUEUE_TIMEOUT')(error), String(error));
+    assert.equal(error.status, 503);
+    assert.ok(Number(error.headers['retry-after']) >= 1);
+    assert.match(error.message, /waited 100 ms in the queue.*maxQueueMs.*100 ms/);
+    assert.equal(b.queueDepth, 0);
+    assert.equal(b.queueElements, 0);
+    assert.equal(time.pending(), 0, 'no timer left for an empty queue');
+    await releaseNext();
+    await running;
+    assert.equal(calls.length, 1, 'never computed');
+  });
+
+  it('answers a latency budget that runs out in the queue at that moment, not when the runtime frees', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { maxQueueMs: 1_000, now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    // Queued behind the running call: the head's queue deadline is at 1,000 ms, but the
+    // budget of the request behind it runs out at 30 ms, and that is when it is answered.
+    const head = track(b.submit({ inputs: input(1, 1), arrivedAt: time.now() }));
+    time.advance(10);
+    const budgeted = track(
+      b.submit({ inputs: input(1, 2), arrivedAt: time.now() - 5, budgetMs: 25 }),
+    );
+    await turn();
+    assert.equal(time.pending(), 1, 'one timer for the queue, set for its earliest deadline');
+    time.advance(19);
+    await turn();
+    assert.equal(budgeted.settled, 'no');
+    time.advance(1);
+    await turn();
+    assert.equal(budgeted.settled, 'rejected');
+    assert.ok(expectCode('ES_BUDGET_EXCEEDED')(budgeted.error), String(budgeted.error));
+    assert.equal(head.settled, 'no');
+    assert.equal(time.pending(), 1, 're-armed for the head');
+    await releaseNext();
+    await running;
+    await releaseNext();
+    await turn();
+    assert.equal(head.settled, 'resolved');
+    assert.equal(time.pending(), 0, 'dispatch cleared the timer');
+    assert.deepEqual(calls, [
+      [1, 2],
+      [1, 2],
+    ]);
+  });
+
+  it('keeps one timer however many requests wait, and answers each at its own deadline', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, {
+      maxQueueMs: 100,
+      maxBatch: 1,
+      now: time.now,
+      timers: time.timers,
+    });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const waiting = [1, 2, 3].map((i) => {
+      const state = track(b.submit({ inputs: input(1, i), arrivedAt: time.now() }));
+      time.advance(10);
+      return state;
+    });
+    await turn();
+    assert.equal(time.pending(), 1);
+    time.advance(70); // t = 100 since the first queued
+    await turn();
+    assert.deepEqual(
+      waiting.map((w) => w.settled),
+      ['rejected', 'no', 'no'],
+    );
+    time.advance(10);
+    await turn();
+    assert.deepEqual(
+      waiting.map((w) => w.settled),
+      ['rejected', 'rejected', 'no'],
+    );
+    assert.equal(time.pending(), 1);
+    await releaseNext();
+    await running;
+    await releaseNext();
+    await turn();
+    assert.equal(waiting[2]!.settled, 'resolved');
+    assert.equal(time.pending(), 0);
+    assert.equal(calls.length, 2);
+  });
+
+  it('refuses at dispatch a request past its deadline whose timer has not fired yet', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { maxQueueMs: 100, now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const late = b.submit({ inputs: input(1, 1), arrivedAt: time.now() });
+    const rejected = assert.rejects(late, expectCode('ES_QUEUE_TIMEOUT'));
+    time.set(150); // the clock moves, the timer is late (a busy event loop, say)
+    await releaseNext();
+    await running;
+    await rejected;
+    assert.equal(calls.length, 1);
+    assert.equal(time.pending(), 0);
+  });
+
+  it('reports the limit that ran out first when both have', async () => {
+    const { run, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { maxQueueMs: 100, now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const queueFirst = b.submit({ inputs: input(1, 1), arrivedAt: time.now(), budgetMs: 120 });
+    const budgetFirst = b.submit({ inputs: input(1, 2), arrivedAt: time.now(), budgetMs: 80 });
+    const checks = Promise.all([
+      assert.rejects(queueFirst, expectCode('ES_QUEUE_TIMEOUT')),
+      assert.rejects(budgetFirst, expectCode('ES_BUDGET_EXCEEDED')),
+    ]);
+    time.set(200);
+    await releaseNext();
+    await running;
+    await checks;
+  });
+
+  it('with real timers: a queued request is answered at maxQueueMs while the runtime holds the running call', async () => {
+    const { run, calls, releaseNext } = doubling({ gated: true });
+    const { b } = batcher(run, { maxQueueMs: 20 });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: performance.now() });
+    await turn();
+    const started = performance.now();
+    await assert.rejects(
+      b.submit({ inputs: input(1, 1), arrivedAt: performance.now() }),
+      expectCode('ES_QUEUE_TIMEOUT'),
+    );
+    // Node's timers may fire up to a millisecond early; the batcher re-arms until it is due.
+    assert.ok(performance.now() - started >= 20, 'not before the deadline');
+    await releaseNext();
+    await running;
+    assert.equal(calls.length, 1);
+  });
+
+  it('never asks for a timer longer than Node takes, however far away a budget is', async () => {
+    const { run, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const far = b.submit({ inputs: input(1, 1), arrivedAt: time.now(), budgetMs: 1e12 });
+    await turn();
+    assert.deepEqual(
+      time.delays,
+      [2 ** 31 - 1],
+      'a longer delay would fire at once, over and over',
+    );
+    time.advance(2 ** 31 - 1);
+    assert.deepEqual(time.delays, [2 ** 31 - 1, 2 ** 31 - 1], 're-armed for the rest');
+    await releaseNext();
+    await running;
+    await releaseNext();
+    await far;
+    assert.equal(time.pending(), 0);
+  });
+
+  it('close() drains within the deadlines and leaves no timer behind', async () => {
+    const { run, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, { maxQueueMs: 100, now: time.now, timers: time.timers });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const queued = b.submit({ inputs: input(1, 1), arrivedAt: time.now() });
+    const timedOut = assert.rejects(queued, expectCode('ES_QUEUE_TIMEOUT'));
+    const closed = b.close();
+    time.advance(100);
+    await timedOut;
+    await releaseNext();
+    await running;
+    await closed;
+    assert.equal(time.pending(), 0);
+  });
+});
+
+describe('Batcher admission by elements', () => {
+  it('refuses with ES_QUEUE_FULL (429, Retry-After) when the queued elements would pass maxQueueElements', async () => {
+    const { run, releaseNext } = doubling({ gated: true });
+    const { b } = batcher(run, { maxQueueElements: 10 });
+    // Running work is not queued work: this one leaves the queue at once.
+    const running = b.submit({ inputs: input(5, 0), arrivedAt: performance.now() });
+    await turn();
+    const queued = [
+      b.submit({ inputs: input(2, 0), arrivedAt: performance.now() }),
+      b.submit({ inputs: input(3, 0), arrivedAt: performance.now() }),
+    ];
+    assert.equal(b.queueElements, 10);
+    assert.equal(b.queueDepth, 2);
+    let refusal: unknown;
+    await b.submit({ inputs: input(1, 0), arrivedAt: performance.now() }).catch((e: unknown) => {
+      refusal = e;
+    });
+    assert.ok(expectCode('ES_QUEUE_FULL')(refusal), String(refusal));
+    assert.equal((refusal as EdgeshiftError).status, 429);
+    assert.ok(Number((refusal as EdgeshiftError).headers['retry-after']) >= 1);
+    assert.match(
+      (refusal as EdgeshiftError).message,
+      /10 tensor elements waiting, this request adds 2, the limit is 10/,
+    );
+    assert.doesNotThrow(() => b.assertAccepting(0));
+    assert.throws(() => b.assertAccepting(1), expectCode('ES_QUEUE_FULL'));
+    assert.equal(b.queueElements, 10, 'a refusal changes nothing');
+    await releaseNext();
+    await releaseNext();
+    await Promise.all([running, ...queued]);
+    assert.equal(b.queueElements, 0);
+    assert.doesNotThrow(() => b.assertAccepting(10));
+  });
+
+  it('refuses with ES_TOO_MANY_ELEMENTS (413), without computing, a request over maxRequestElements, or one the queue could never hold', async () => {
+    const { run, calls } = doubling();
+    const tooMany = (limit: string) => (e: unknown) =>
+      expectCode('ES_TOO_MANY_ELEMENTS')(e) &&
+      (e as EdgeshiftError).status === 413 &&
+      (e as Error).message.includes(`(${limit})`);
+    const perRequest = batcher(run, { maxRequestElements: 4, maxQueueElements: 10 }).b;
+    await assert.rejects(
+      perRequest.submit({ inputs: input(3, 0), arrivedAt: performance.now() }),
+      tooMany('maxRequestElements'),
+    );
+    await perRequest.submit({ inputs: input(2, 0), arrivedAt: performance.now() });
+    const queueOnly = batcher(run, { maxQueueElements: 10 }).b;
+    await assert.rejects(
+      queueOnly.submit({ inputs: input(6, 0), arrivedAt: performance.now() }),
+      tooMany('maxQueueElements'),
+    );
+    assert.deepEqual(calls, [[2, 2]], 'only the admitted request computed');
+    assert.equal(queueOnly.queueElements, 0);
+  });
+
+  it('counts expired requests out of the queued elements', async () => {
+    const { run, releaseNext } = doubling({ gated: true });
+    const time = manualTime();
+    const { b } = batcher(run, {
+      maxQueueMs: 50,
+      maxQueueElements: 8,
+      now: time.now,
+      timers: time.timers,
+    });
+    const running = b.submit({ inputs: input(1, 0), arrivedAt: time.now() });
+    await turn();
+    const queued = b.submit({ inputs: input(4, 0), arrivedAt: time.now() });
+    const timedOut = assert.rejects(queued, expectCode('ES_QUEUE_TIMEOUT'));
+    assert.equal(b.queueElements, 8);
+    time.advance(50);
+    await timedOut;
+    assert.equal(b.queueElements, 0);
+    await releaseNext();
+    await running;
   });
 });

@@ -93,6 +93,59 @@ describe('node config', () => {
     }
   });
 
+  it('fills the overload limits: queue deadline, element caps derived from the body limit, arena', () => {
+    const config = resolveNodeConfig();
+    assert.equal(config.maxQueueMs, 5_000);
+    assert.equal(config.maxRequestElements, (64 * 1024 * 1024) / 4);
+    assert.equal(config.maxQueueElements, 4 * config.maxRequestElements);
+    assert.equal(config.cpuMemArena, true);
+    const small = resolveNodeConfig({ bodyLimitBytes: 1024 * 1024 });
+    assert.equal(small.maxRequestElements, 262_144, 'follows bodyLimitBytes');
+    assert.equal(small.maxQueueElements, 4 * 262_144);
+    const given = resolveNodeConfig({
+      maxQueueMs: 250,
+      maxRequestElements: 1_000,
+      maxQueueElements: 1_000,
+      cpuMemArena: false,
+    });
+    assert.equal(given.maxQueueMs, 250);
+    assert.equal(given.maxRequestElements, 1_000);
+    assert.equal(given.maxQueueElements, 1_000);
+    assert.equal(given.cpuMemArena, false);
+    assert.deepEqual(
+      resolveNodeConfig({ ...given, models: [...given.models] }),
+      given,
+      'a resolved config resolves to itself',
+    );
+  });
+
+  it('refuses overload limits that are out of range or contradict each other, saying which', () => {
+    for (const bad of [
+      { maxQueueMs: 0 },
+      { maxQueueMs: -5 },
+      { maxQueueMs: 3_600_001 },
+      { maxQueueMs: '100' },
+      { maxRequestElements: 0 },
+      { maxRequestElements: 1.5 },
+      { maxQueueElements: 0 },
+      { cpuMemArena: 'off' },
+    ]) {
+      assert.throws(() => resolveNodeConfig(bad as never), configError, JSON.stringify(bad));
+    }
+    assert.throws(
+      () => resolveNodeConfig({ maxRequestElements: 100, maxQueueElements: 99 }),
+      (e: unknown) =>
+        configError(e) &&
+        /maxQueueElements \(99\).*maxRequestElements \(100\)/.test((e as Error).message),
+    );
+    assert.throws(
+      () => resolveNodeConfig({ maxQueueDelayMs: 100, maxQueueMs: 100 }),
+      (e: unknown) =>
+        configError(e) && /maxQueueDelayMs \(100\).*maxQueueMs \(100\)/.test((e as Error).message),
+    );
+    assert.equal(resolveNodeConfig({ maxQueueDelayMs: 99, maxQueueMs: 100 }).maxQueueMs, 100);
+  });
+
   it('reads the token from EDGESHIFT_TOKEN, ignoring an empty value', () => {
     assert.equal(tokenFromEnv({ EDGESHIFT_TOKEN: 'abc' }), 'abc');
     assert.equal(tokenFromEnv({ EDGESHIFT_TOKEN: '' }), undefined);

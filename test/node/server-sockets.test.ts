@@ -132,6 +132,8 @@ describe('node over sockets', () => {
       maxBatch: 1,
       maxQueue: 2,
       maxInFlight: 1,
+      // However slow the machine, the held requests must not time out in the queue here.
+      maxQueueMs: 600_000,
     });
     let release = () => {};
     try {
@@ -266,8 +268,53 @@ describe('node over sockets', () => {
     }
   });
 
+  it('answers 503 with Retry-After, without computing, a request still queued at maxQueueMs, and stays ready', async () => {
+    const { node, client, close } = await startNode({
+      models: ['cnn'],
+      maxBatch: 1,
+      maxInFlight: 1,
+      maxQueueMs: 50,
+    });
+    let release = () => {};
+    try {
+      const served = node.models.get('cnn')!;
+      const inputs = makeSampleInputs(served.signature, { batch: 1, seed: 7 });
+      const before = await client.metrics();
+      // Held until the queued request has been answered: the answer comes from the
+      // deadline, while no computation can finish.
+      release = holdRuns(served.session);
+      const running = post(client, 'cnn', inputs);
+      await until(() => served.batcher.running === 1);
+      const late = await post(client, 'cnn', inputs);
+      assert.equal(served.batcher.running, 1, 'the held computation is still running');
+      assert.equal(late.status, 503);
+      assert.equal(late.error?.code, 'ES_QUEUE_TIMEOUT');
+      assert.match(String(late.error?.headers['retry-after']), /^[1-9]\d*$/);
+      assert.match(String(late.error?.message), /in the queue.*maxQueueMs.*50 ms/);
+      assert.ok(late.ms >= 50, `answered after ${late.ms} ms`);
+      assert.equal(await client.ready(), true, 'an overloaded node is still ready');
+      release();
+      assert.equal((await running).status, 200);
+      const after = await client.metrics();
+      const compute = 'edgeshift_request_duration_seconds_count{model="cnn",phase="compute"}';
+      assert.equal(metricValue(after, compute) - metricValue(before, compute), 1);
+      assert.equal(
+        metricValue(after, 'edgeshift_inference_requests_total{model="cnn",status="503"}'),
+        1,
+      );
+    } finally {
+      release();
+      await close();
+    }
+  });
+
   it('close() answers the requests already received, then stops listening', async () => {
-    const { node, client } = await startNode({ models: ['cnn'], maxBatch: 8, maxQueue: 64 });
+    const { node, client } = await startNode({
+      models: ['cnn'],
+      maxBatch: 8,
+      maxQueue: 64,
+      maxQueueMs: 600_000,
+    });
     const served = node.models.get('cnn')!;
     const inputs = makeSampleInputs(served.signature, { batch: 8, seed: 6 });
     // The runtime is held until close() has begun, so every request is still queued or

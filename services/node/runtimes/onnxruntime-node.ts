@@ -30,16 +30,31 @@ const RUNTIME = 'onnxruntime-node';
 const RUN_OPTIONS = { logSeverityLevel: 4 } as const;
 
 /**
+ * onnxruntime's CPU memory arena stays on, as onnxruntime has it. Measured with
+ * bench/perf/memory/arena.ts on the 2-core machine (docs/node.md, Memory): after one cnn
+ * batch of 1000 the arena kept about 130 MiB until the session closed, but with it off
+ * the same batch ran 2-3 times slower, every run taking its buffers from the system
+ * afresh, while batches of 1 and 32 took the same time either way. maxRequestElements bounds
+ * the largest run, and so what the arena can keep.
+ */
+export const DEFAULT_CPU_MEM_ARENA = true;
+
+/**
  * One inference at a time per session (inter-op 1, sequential): parallelism comes from
  * intra-op threads and from running several sessions.
  */
-export function nodeSessionOptions(ep: ExecutionProvider, threads = 0): Record<string, unknown> {
+export function nodeSessionOptions(
+  ep: ExecutionProvider,
+  threads = 0,
+  cpuMemArena = DEFAULT_CPU_MEM_ARENA,
+): Record<string, unknown> {
   return {
     executionProviders: [ep],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    enableCpuMemArena: cpuMemArena,
   };
 }
 
@@ -123,12 +138,12 @@ class InlineSession implements RuntimeSession {
 async function loadInline(
   modelPath: string,
   ep: ExecutionProvider,
-  threads?: number,
+  sessionOptions: Record<string, unknown>,
 ): Promise<RuntimeSession> {
   const ort = await importOrtNode();
   let session: OrtSession;
   try {
-    session = await ort.InferenceSession.create(modelPath, nodeSessionOptions(ep, threads));
+    session = await ort.InferenceSession.create(modelPath, sessionOptions);
   } catch (error) {
     throw await loadError(modelPath, ep, error instanceof Error ? error.message : String(error));
   }
@@ -153,13 +168,14 @@ export class OnnxruntimeNodeRuntime implements Runtime {
     await assertModelReadable(modelPath);
     const problem = await staticProviderProblem(ep);
     if (problem !== undefined) throw providerUnavailable(RUNTIME, ep, problem);
-    if (options.worker === false) return loadInline(modelPath, ep, options.threads);
+    const sessionOptions = nodeSessionOptions(ep, options.threads, options.cpuMemArena);
+    if (options.worker === false) return loadInline(modelPath, ep, sessionOptions);
     return openWorkerSession(modelPath, {
       runtime: RUNTIME,
       ep,
       module: 'onnxruntime-node',
       abortableRuns: false,
-      sessionOptions: nodeSessionOptions(ep, options.threads),
+      sessionOptions,
       loadError: (message) => loadError(modelPath, ep, message),
     });
   }

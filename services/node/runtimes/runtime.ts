@@ -17,6 +17,13 @@ export interface RuntimeOptions {
    * aborts the process (SIGABRT).
    */
   worker?: boolean;
+  /**
+   * onnxruntime-node only: onnxruntime's CPU memory arena (`enableCpuMemArena`). On, the
+   * arena keeps the largest allocation a run needed for the session's lifetime; off, each
+   * run allocates and frees. Default DEFAULT_CPU_MEM_ARENA (onnxruntime-node.ts, which
+   * says why).
+   */
+  cpuMemArena?: boolean;
 }
 
 /** One loaded model. `run` may be called concurrently; implementations serialise as needed. */

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OnnxruntimeNodeRuntime } from '../../../services/node/runtimes/onnxruntime-node.ts';
+import {
+  DEFAULT_CPU_MEM_ARENA,
+  nodeSessionOptions,
+  OnnxruntimeNodeRuntime,
+} from '../../../services/node/runtimes/onnxruntime-node.ts';
 import {
   availableProviders,
   staticProviderProblem,
@@ -23,6 +27,25 @@ runtimeContract('onnxruntime-node (calling thread)', () => new OnnxruntimeNodeRu
   load: { worker: false },
   nonBlocking: false,
   unavailableProvider: unavailableNodeProvider,
+});
+
+// The same behaviour with onnxruntime's CPU memory arena off (docs/node.md, Memory).
+runtimeContract(
+  'onnxruntime-node (worker thread, no CPU memory arena)',
+  () => new OnnxruntimeNodeRuntime(),
+  {
+    load: { cpuMemArena: false },
+    nonBlocking: true,
+    unavailableProvider: unavailableNodeProvider,
+  },
+);
+
+describe('onnxruntime-node session options', () => {
+  it('set the CPU memory arena as asked, DEFAULT_CPU_MEM_ARENA when not', () => {
+    assert.equal(nodeSessionOptions('cpu').enableCpuMemArena, DEFAULT_CPU_MEM_ARENA);
+    assert.equal(nodeSessionOptions('cpu', 2, false).enableCpuMemArena, false);
+    assert.equal(nodeSessionOptions('cpu', 2, true).enableCpuMemArena, true);
+  });
 });
 
 describe('onnxruntime-node providers', () => {
