@@ -5,9 +5,11 @@
  * edgeshift vouches only for the arithmetic, not for the instrument.
  *
  * A command prints a number (or JSON); a URL answers a JSON number, `{"joules": n}` or
- * `{"watts": n}`. A bare number means `kind` (default watts).
+ * `{"watts": n}`. A bare number means `kind` (default watts). A command that overruns
+ * its time limit, or is still running when the meter stops, is stopped with SIGTERM and
+ * then SIGKILL (bounded-command.ts); a request in flight is aborted.
  */
-import { execFile } from 'node:child_process';
+import { describeEnd, runBounded } from './bounded-command.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
 import { MeterUnavailableError, statusFromError } from './meter-errors.ts';
@@ -28,6 +30,8 @@ export interface ExternalMeterConfig {
   updatePeriodMs?: number;
   /** Time limit per read (default 5000 ms). */
   timeoutMs?: number;
+  /** Between SIGTERM and SIGKILL for a command that overran or is stopped (default 2000 ms). */
+  stopGraceMs?: number;
 }
 
 export interface ExternalValue {
@@ -60,27 +64,32 @@ export function parseExternalValue(
   );
 }
 
-function runCommand(command: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'sh',
-      ['-c', command],
-      { timeout: timeoutMs, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (error !== null) {
-          reject(
-            new Error(`\`${command}\` failed: ${(stderr || error.message).trim().split('\n')[0]}`),
-          );
-        } else {
-          resolve(stdout);
-        }
-      },
-    );
-  });
+async function runCommand(
+  command: string,
+  timeoutMs: number,
+  stopGraceMs: number,
+  signal: AbortSignal,
+): Promise<string> {
+  const result = await runBounded('sh', ['-c', command], { timeoutMs, stopGraceMs, signal });
+  if (result.code === 0 && result.stopped === null) return result.stdout;
+  const said = (result.stderr.trim() || result.stdout.trim()).split('\n')[0];
+  const end = describeEnd(result, { timeoutMs, stopGraceMs });
+  throw new Error(`\`${command}\` failed: ${end}${said ? `: ${said}` : ''}`);
 }
 
-async function fetchText(url: string, timeoutMs: number): Promise<string> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+async function fetchText(url: string, timeoutMs: number, signal: AbortSignal): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+    });
+  } catch (error) {
+    if (signal.aborted) throw new Error(`${url}: stopped`);
+    if (error instanceof Error && error.name === 'TimeoutError') {
+      throw new Error(`${url}: no answer within ${timeoutMs} ms`);
+    }
+    throw error;
+  }
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   return response.text();
 }
@@ -97,6 +106,8 @@ export class ExternalMeter implements Meter {
   private lastTimeMs: number | null = null;
   private kind: 'joules' | 'watts' | null = null;
   private inFlight: Promise<void> | null = null;
+  /** Aborted by stop(): ends a command or request still under way. */
+  private stopping = new AbortController();
   private current: MeterStatus = {
     state: 'disabled',
     reason: 'external: not configured',
@@ -121,6 +132,7 @@ export class ExternalMeter implements Meter {
   }
 
   async start(): Promise<MeterStatus> {
+    this.stopping = new AbortController();
     try {
       await this.sample(true);
       this.current = {
@@ -138,7 +150,9 @@ export class ExternalMeter implements Meter {
     return this.current;
   }
 
+  /** Ends a read still under way (its command SIGTERM, then SIGKILL after the grace period). */
   async stop(): Promise<void> {
+    this.stopping.abort();
     await this.inFlight?.catch(() => {});
   }
 
@@ -213,11 +227,13 @@ export class ExternalMeter implements Meter {
   private sample(first: boolean): Promise<void> {
     const run = async (): Promise<void> => {
       const timeoutMs = this.config.timeoutMs ?? ENERGY_DEFAULTS.external.timeoutMs;
+      const graceMs = this.config.stopGraceMs ?? ENERGY_DEFAULTS.external.stopGraceMs;
+      const signal = this.stopping.signal;
       const started = Date.now();
       const text =
         this.config.command !== undefined
-          ? await runCommand(this.config.command, timeoutMs)
-          : await fetchText(this.config.url!, timeoutMs);
+          ? await runCommand(this.config.command, timeoutMs, graceMs, signal)
+          : await fetchText(this.config.url!, timeoutMs, signal);
       // The instrument was read somewhere inside the request: take its middle.
       const timeMs = (started + Date.now()) / 2;
       const value = parseExternalValue(text, this.config.kind);

@@ -6,15 +6,10 @@
  * nvmlDeviceGetPowerUsage), which lags a changing load. Feature detection asks for both
  * and falls back per GPU. Energy is whole-device: every process on the GPU is in it.
  */
-import { execFile } from 'node:child_process';
+import { describeEnd, runBounded } from './bounded-command.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
-import {
-  errnoCode,
-  MeterNotSupportedError,
-  MeterUnavailableError,
-  statusFromError,
-} from './meter-errors.ts';
+import { MeterNotSupportedError, MeterUnavailableError, statusFromError } from './meter-errors.ts';
 import { invalidQueryField, parsePowerField, parseQueryLine } from './nvidia-smi-format.ts';
 import {
   acquireSampler,
@@ -43,6 +38,8 @@ export interface NvidiaSmiOptions {
   firstSampleTimeoutMs?: number;
   /** Time limit for the detection query (default 10000 ms). */
   detectTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when nvidia-smi is stopped (default 2000 ms). */
+  stopGraceMs?: number;
   /**
    * wall ms = nvidia-smi timestamp (read as UTC) + this. Default: measured from the
    * arrival times (robust to any time zone). Give 0 when the timestamps are UTC.
@@ -74,39 +71,35 @@ const NO_POWER_FIX =
   'this GPU (or its virtual slice: vGPU, MIG) does not report power; measure at the wall ' +
   'with an external meter instead';
 
-function run(
+async function run(
   path: string,
   args: string[],
   timeoutMs: number,
+  stopGraceMs: number,
 ): Promise<{ code: number; output: string; errno?: string }> {
-  return new Promise((resolve) => {
-    execFile(path, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`;
-      if (error === null) {
-        resolve({ code: 0, output });
-        return;
-      }
-      const timedOut = (error as { killed?: boolean }).killed === true;
-      const errno = timedOut ? `no answer within ${timeoutMs} ms` : errnoCode(error);
-      const code =
-        typeof (error as { code?: unknown }).code === 'number'
-          ? (error as { code: number }).code
-          : -1;
-      resolve({ code, output, ...(errno !== undefined ? { errno } : {}) });
-    });
-  });
+  const result = await runBounded(path, args, { timeoutMs, stopGraceMs });
+  const output = `${result.stdout}${result.stderr}`;
+  if (result.code === 0) return { code: 0, output };
+  const failed = result.spawnError !== null || result.stopped !== null;
+  return {
+    code: result.code ?? -1,
+    output,
+    ...(failed ? { errno: describeEnd(result, { timeoutMs, stopGraceMs }) } : {}),
+  };
 }
 
 /** Asks nvidia-smi which power fields each GPU reports. Throws MeterUnavailableError. */
 export async function detectNvidiaSmi(
   path: string = ENERGY_DEFAULTS.nvidiaSmi.path,
   timeoutMs: number = ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
+  stopGraceMs: number = ENERGY_DEFAULTS.nvidiaSmi.stopGraceMs,
 ): Promise<NvidiaSmiDetection> {
   let fields = ['index', INSTANT, AVERAGED];
   let result = await run(
     path,
     [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'],
     timeoutMs,
+    stopGraceMs,
   );
   if (result.errno === 'ENOENT') {
     throw new MeterNotSupportedError(
@@ -125,6 +118,7 @@ export async function detectNvidiaSmi(
       path,
       [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'],
       timeoutMs,
+      stopGraceMs,
     );
   }
   const firstLine = result.output.trim().split('\n')[0] ?? '';
@@ -207,6 +201,7 @@ export class NvidiaSmiMeter implements Meter {
       this.detection = await detectNvidiaSmi(
         this.path,
         this.options.detectTimeoutMs ?? ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
+        this.stopGraceMs(),
       );
     } catch (error) {
       this.current = statusFromError(error, 'nvidia-smi');
@@ -225,6 +220,7 @@ export class NvidiaSmiMeter implements Meter {
       periodMs: this.periodMs,
       powerFields,
       restartDelayMs: this.restartDelayMs(),
+      stopGraceMs: this.stopGraceMs(),
     });
     const firstSamples = new Promise<void>((resolve) => {
       this.firstSamples = resolve;
@@ -275,7 +271,7 @@ export class NvidiaSmiMeter implements Meter {
       s.restarts > 0
         ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps bridged linearly`
         : '';
-    const downFor = s.downSince === null ? 0 : Date.now() - s.downSince;
+    const downFor = s.downSince === null ? 0 : performance.now() - s.downSince;
     if (downFor > Math.max(10_000, 5 * this.restartDelayMs())) {
       return {
         state: 'error',
@@ -375,6 +371,10 @@ export class NvidiaSmiMeter implements Meter {
 
   private restartDelayMs(): number {
     return this.options.restartDelayMs ?? ENERGY_DEFAULTS.nvidiaSmi.restartDelayMs;
+  }
+
+  private stopGraceMs(): number {
+    return this.options.stopGraceMs ?? ENERGY_DEFAULTS.nvidiaSmi.stopGraceMs;
   }
 
   private offsetMs(): number | null {

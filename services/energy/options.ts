@@ -38,6 +38,7 @@ export const energyOptionsSchema = z
         restartDelayMs: positive().optional(),
         firstSampleTimeoutMs: positive().optional(),
         detectTimeoutMs: positive().optional(),
+        stopGraceMs: positive().optional(),
         /** Default: measured from the arrival times (robust to any time zone). */
         clockOffsetMs: z.number().optional(),
         history: z.number().int().min(2).optional(),
@@ -67,6 +68,7 @@ export const energyOptionsSchema = z
         /** Default: the poll period. */
         updatePeriodMs: positive().optional(),
         timeoutMs: positive().optional(),
+        stopGraceMs: positive().optional(),
       })
       .refine((e) => (e.command === undefined) !== (e.url === undefined), {
         message: 'give exactly one of command or url',
@@ -117,6 +119,7 @@ export interface NvidiaSmiSettings {
   readonly restartDelayMs: number;
   readonly firstSampleTimeoutMs: number;
   readonly detectTimeoutMs: number;
+  readonly stopGraceMs: number;
   /** Absent: measured from the arrival times. */
   readonly clockOffsetMs?: number;
   readonly history: number;
@@ -130,6 +133,7 @@ export interface ExternalSettings {
   readonly pollMs: number;
   readonly updatePeriodMs: number;
   readonly timeoutMs: number;
+  readonly stopGraceMs: number;
 }
 
 export interface AgentSettings {
@@ -209,6 +213,7 @@ export function resolveEnergyConfig(input: unknown = {}): EnergyConfig {
             pollMs: externalPollMs,
             updatePeriodMs: external.updatePeriodMs ?? externalPollMs,
             timeoutMs: external.timeoutMs ?? d.external.timeoutMs,
+            stopGraceMs: external.stopGraceMs ?? d.external.stopGraceMs,
           },
     pollMs: options.pollMs ?? d.pollMs,
     window: {

@@ -92,6 +92,7 @@ describe('energy options', () => {
       pollMs: 250,
       updatePeriodMs: 250,
       timeoutMs: 5000,
+      stopGraceMs: ENERGY_DEFAULTS.external.stopGraceMs,
     });
     assert.deepEqual(resolveEnergyConfig({ agent: 'http://127.0.0.1:8009/' }).agent, {
       url: 'http://127.0.0.1:8009',
