@@ -1,7 +1,8 @@
 /**
  * An instrument the user already has (a wall meter, a smart plug, a USB meter), read
  * through a shell command or an HTTP URL that returns either cumulative joules or
- * watts. Watts are integrated over time; joules are differenced. Provenance `external`:
+ * watts. Watts are integrated over a monotonic clock (a wall-clock step changes no joule;
+ * the wall clock only dates the readings); joules are differenced. Provenance `external`:
  * edgeshift vouches only for the arithmetic, not for the instrument.
  *
  * A command prints a number (or JSON); a URL answers a JSON number, `{"joules": n}` or
@@ -32,6 +33,10 @@ export interface ExternalMeterConfig {
   timeoutMs?: number;
   /** Between SIGTERM and SIGKILL for a command that overran or is stopped (default 2000 ms). */
   stopGraceMs?: number;
+  /** Wall clock in ms, for the readings' times (tests give a fake one). */
+  now?: () => number;
+  /** Monotonic clock in ms, for the time integrated (default performance.now). */
+  monotonicNow?: () => number;
 }
 
 export interface ExternalValue {
@@ -99,6 +104,9 @@ export class ExternalMeter implements Meter {
   private readonly config: ExternalMeterConfig;
   private readonly source: string;
   private readonly domain: string;
+  private readonly now: () => number;
+  private readonly monotonicNow: () => number;
+  /** Watts integrated over the monotonic clock. */
   private integrator = new PowerIntegrator({ history: 120 });
   private firstJoules: number | null = null;
   private lastJoules: number | null = null;
@@ -129,6 +137,8 @@ export class ExternalMeter implements Meter {
     this.source =
       config.command !== undefined ? `command \`${config.command}\`` : `URL ${config.url}`;
     this.domain = config.domain ?? ENERGY_DEFAULTS.external.domain;
+    this.now = config.now ?? Date.now;
+    this.monotonicNow = config.monotonicNow ?? (() => performance.now());
   }
 
   async start(): Promise<MeterStatus> {
@@ -189,7 +199,7 @@ export class ExternalMeter implements Meter {
           ? this.counterJoules
           : this.integrator.totalJoules;
     return {
-      timeMs: this.lastTimeMs ?? Date.now(),
+      timeMs: this.lastTimeMs ?? this.now(),
       domains: [{ domain: this.domain, joules, provenance: 'external', within: null }],
     };
   }
@@ -229,19 +239,20 @@ export class ExternalMeter implements Meter {
       const timeoutMs = this.config.timeoutMs ?? ENERGY_DEFAULTS.external.timeoutMs;
       const graceMs = this.config.stopGraceMs ?? ENERGY_DEFAULTS.external.stopGraceMs;
       const signal = this.stopping.signal;
-      const started = Date.now();
+      const started = { wall: this.now(), mono: this.monotonicNow() };
       const text =
         this.config.command !== undefined
           ? await runCommand(this.config.command, timeoutMs, graceMs, signal)
           : await fetchText(this.config.url!, timeoutMs, signal);
       // The instrument was read somewhere inside the request: take its middle.
-      const timeMs = (started + Date.now()) / 2;
+      const timeMs = (started.wall + this.now()) / 2;
+      const monoMs = (started.mono + this.monotonicNow()) / 2;
       const value = parseExternalValue(text, this.config.kind);
       if (first) this.kind = value.kind;
       else if (value.kind !== this.kind)
         throw new Error(`switched from ${this.kind} to ${value.kind}`);
       if (value.kind === 'watts') {
-        this.integrator.add(timeMs, value.value);
+        this.integrator.add(monoMs, value.value);
       } else {
         if (this.firstJoules === null) this.firstJoules = value.value;
         if (this.lastJoules !== null) {

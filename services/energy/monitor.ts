@@ -59,6 +59,8 @@ export interface EnergyMonitorOptions extends EnergyOptions {
   extraMeters?: readonly Meter[];
   /** Wall clock in ms (tests give a fake one; default Date.now). */
   now?: () => number;
+  /** Monotonic clock in ms, for durations the meters integrate (default performance.now). */
+  monotonicNow?: () => number;
   /** Attribute to this process from start (default true). */
   attributeSelf?: boolean;
   /** This process's name in `processes` (a node's name). */
@@ -147,6 +149,7 @@ class Monitor implements EnergyMonitor {
       onWarning,
       extraMeters,
       now,
+      monotonicNow,
       attributeSelf,
       selfName,
       meteredBy,
@@ -180,6 +183,7 @@ class Monitor implements EnergyMonitor {
             procRoot: c.procRoot,
             files: this.files,
             now: this.now,
+            ...(monotonicNow !== undefined ? { monotonicNow } : {}),
           }),
         );
       } else if (c.external !== null) {

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ExternalMeter, parseExternalValue } from '../../services/energy/external.ts';
 import type { MeterReading } from '../../services/energy/types.ts';
+import { TwoClocks } from './test-support/two-clocks.ts';
 
 const joulesOf = (r: MeterReading): number => r.domains[0]!.joules!;
 
@@ -42,18 +42,35 @@ describe('external meter', () => {
   it('integrates watts from a command', async () => {
     const file = join(dir, 'watts');
     await writeFile(file, '100\n');
-    const meter = new ExternalMeter({ command: `cat '${file}'`, pollMs: 50 });
+    const clock = new TwoClocks();
+    const meter = new ExternalMeter({ command: `cat '${file}'`, pollMs: 50, ...clock.options });
     const status = await meter.start();
     assert.equal(status.state, 'working');
     assert.match(status.reason, /reports watts \(integrated\)/);
-    const a = await meter.readAt(Date.now());
-    await sleep(150);
-    const b = await meter.readAt(Date.now());
+    const a = await meter.readAt(clock.wallMs);
+    clock.advance(150);
+    const b = await meter.readAt(clock.wallMs);
     assert.equal(b.domains[0]?.provenance, 'external');
     assert.equal(b.domains[0]?.domain, 'wall');
-    const expected = (100 * (b.timeMs - a.timeMs)) / 1000;
-    assert.ok(expected > 10);
-    assert.ok(Math.abs(joulesOf(b) - joulesOf(a) - expected) < 1e-9);
+    assert.equal(b.timeMs - a.timeMs, 150);
+    assert.ok(Math.abs(joulesOf(b) - joulesOf(a) - 15) < 1e-9);
+    await meter.stop();
+  });
+
+  it('integrates watts over the monotonic clock: a wall-clock step back changes no joule', async () => {
+    const file = join(dir, 'watts-stepped');
+    await writeFile(file, '100\n');
+    const clock = new TwoClocks();
+    const meter = new ExternalMeter({ command: `cat '${file}'`, ...clock.options });
+    assert.equal((await meter.start()).state, 'working');
+    clock.advance(10_000);
+    const a = await meter.readAt(clock.wallMs);
+    assert.equal(joulesOf(a), 1000);
+    clock.stepWall(-3_600_000);
+    clock.advance(5_000);
+    const b = await meter.readAt(clock.wallMs);
+    assert.equal(joulesOf(b), 1500);
+    assert.equal(b.timeMs, clock.wallMs, 'dated by the wall clock, step and all');
     await meter.stop();
   });
 
