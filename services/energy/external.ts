@@ -2,7 +2,10 @@
  * An instrument the user already has (a wall meter, a smart plug, a USB meter), read
  * through a shell command or an HTTP URL that returns either cumulative joules or
  * watts. Watts are integrated over a monotonic clock (a wall-clock step changes no joule;
- * the wall clock only dates the readings); joules are differenced. Provenance `external`:
+ * the wall clock only dates the readings), and two readings further apart than
+ * `maxGapMs` are not bridged; joules are differenced, and a counter that goes down
+ * (reset, or a wrap of a range we do not know) counts nothing for that interval. What is
+ * left out is flagged in the reading (`excluded`). Provenance `external`:
  * edgeshift vouches only for the arithmetic, not for the instrument.
  *
  * A command prints a number (or JSON); a URL answers a JSON number, `{"joules": n}` or
@@ -14,7 +17,15 @@ import { describeEnd, runBounded } from './bounded-command.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
 import { MeterUnavailableError, statusFromError } from './meter-errors.ts';
-import type { Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
+import { defaultMaxGapMs, implausibleInterval } from './sample-gaps.ts';
+import type {
+  DomainReading,
+  ExcludedTime,
+  Meter,
+  MeterAssumption,
+  MeterReading,
+  MeterStatus,
+} from './types.ts';
 
 export interface ExternalMeterConfig {
   /** Shell command run at each poll (`sh -c`). */
@@ -33,6 +44,11 @@ export interface ExternalMeterConfig {
   timeoutMs?: number;
   /** Between SIGTERM and SIGKILL for a command that overran or is stopped (default 2000 ms). */
   stopGraceMs?: number;
+  /**
+   * Two watts readings further apart than this are not bridged: the interval is left out
+   * and flagged (default: 10 poll periods, at least 5000 ms; sample-gaps.ts).
+   */
+  maxGapMs?: number;
   /** Wall clock in ms, for the readings' times (tests give a fake one). */
   now?: () => number;
   /** Monotonic clock in ms, for the time integrated (default performance.now). */
@@ -108,9 +124,12 @@ export class ExternalMeter implements Meter {
   private readonly monotonicNow: () => number;
   /** Watts integrated over the monotonic clock. */
   private integrator = new PowerIntegrator({ history: 120 });
-  private firstJoules: number | null = null;
   private lastJoules: number | null = null;
   private counterJoules = 0;
+  /** Monotonic time of the latest reading. */
+  private lastMonoMs: number | null = null;
+  /** Counter decreases left out (watts gaps are in the integrator's). */
+  private counterExcluded: ExcludedTime | null = null;
   private lastTimeMs: number | null = null;
   private kind: 'joules' | 'watts' | null = null;
   private inFlight: Promise<void> | null = null;
@@ -121,7 +140,7 @@ export class ExternalMeter implements Meter {
     reason: 'external: not configured',
     fix: null,
   };
-  /** Decreases of a joules counter (instrument reset), handled by restarting from 0. */
+  /** Decreases of a joules counter (instrument reset): nothing counted for those intervals. */
   resets = 0;
   failures = 0;
 
@@ -198,10 +217,15 @@ export class ExternalMeter implements Meter {
         : this.kind === 'joules'
           ? this.counterJoules
           : this.integrator.totalJoules;
-    return {
-      timeMs: this.lastTimeMs ?? this.now(),
-      domains: [{ domain: this.domain, joules, provenance: 'external', within: null }],
+    const domain: DomainReading = {
+      domain: this.domain,
+      joules,
+      provenance: 'external',
+      within: null,
     };
+    const excluded = this.kind === 'joules' ? this.counterExcluded : this.integrator.excluded;
+    if (excluded !== null) domain.excluded = { ...excluded };
+    return { timeMs: this.lastTimeMs ?? this.now(), domains: [domain] };
   }
 
   /** Reads the instrument now (after any read already under way). */
@@ -234,6 +258,37 @@ export class ExternalMeter implements Meter {
     return [this.domain];
   }
 
+  private addWatts(monoMs: number, watts: number, sinceMs: number | null): void {
+    const judged =
+      sinceMs === null
+        ? null
+        : implausibleInterval({
+            sampleDtMs: sinceMs,
+            arrivalDtMs: sinceMs,
+            maxGapMs: this.config.maxGapMs ?? defaultMaxGapMs(this.pollMs()),
+            what: `external ${this.source}`,
+          });
+    if (judged === null) this.integrator.add(monoMs, watts);
+    else this.integrator.skipTo(monoMs, watts, judged.excludedMs, judged.reason);
+  }
+
+  private addJoules(joules: number, sinceMs: number | null): void {
+    if (this.lastJoules !== null && sinceMs !== null) {
+      if (joules >= this.lastJoules) {
+        this.counterJoules += joules - this.lastJoules;
+      } else {
+        this.resets++;
+        const seconds = `${(sinceMs / 1000).toFixed(1)} s`;
+        this.counterExcluded = {
+          ms: (this.counterExcluded?.ms ?? 0) + sinceMs,
+          intervals: (this.counterExcluded?.intervals ?? 0) + 1,
+          last: `external ${this.source}: the counter fell from ${this.lastJoules} J to ${joules} J (reset, or a wrap of a range edgeshift does not know): nothing is counted for those ${seconds}`,
+        };
+      }
+    }
+    this.lastJoules = joules;
+  }
+
   private sample(first: boolean): Promise<void> {
     const run = async (): Promise<void> => {
       const timeoutMs = this.config.timeoutMs ?? ENERGY_DEFAULTS.external.timeoutMs;
@@ -251,20 +306,11 @@ export class ExternalMeter implements Meter {
       if (first) this.kind = value.kind;
       else if (value.kind !== this.kind)
         throw new Error(`switched from ${this.kind} to ${value.kind}`);
-      if (value.kind === 'watts') {
-        this.integrator.add(monoMs, value.value);
-      } else {
-        if (this.firstJoules === null) this.firstJoules = value.value;
-        if (this.lastJoules !== null) {
-          if (value.value >= this.lastJoules) this.counterJoules += value.value - this.lastJoules;
-          else {
-            this.resets++;
-            this.counterJoules += value.value;
-          }
-        }
-        this.lastJoules = value.value;
-      }
+      const sinceMs = this.lastMonoMs === null ? null : monoMs - this.lastMonoMs;
+      if (value.kind === 'watts') this.addWatts(monoMs, value.value, sinceMs);
+      else this.addJoules(value.value, sinceMs);
       this.lastTimeMs = timeMs;
+      this.lastMonoMs = monoMs;
     };
     const promise = run().finally(() => {
       if (this.inFlight === promise) this.inFlight = null;

@@ -173,7 +173,14 @@ class Monitor implements EnergyMonitor {
     const c = this.config;
     for (const name of c.meters) {
       if (name === 'rapl') {
-        this.all.push(new RaplMeter({ root: c.powercapRoot, files: this.files, now: this.now }));
+        this.all.push(
+          new RaplMeter({
+            root: c.powercapRoot,
+            files: this.files,
+            now: this.now,
+            ...(monotonicNow !== undefined ? { monotonicNow } : {}),
+          }),
+        );
       } else if (name === 'nvidia-smi') {
         this.all.push(new NvidiaSmiMeter(c.nvidiaSmi));
       } else if (name === 'estimate') {

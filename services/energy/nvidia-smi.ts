@@ -17,6 +17,7 @@ import {
   type NvsmiSample,
   releaseSampler,
 } from './nvidia-smi-sampler.ts';
+import { defaultMaxGapMs, GAP_FLOOR_MS, GAP_PERIODS, implausibleInterval } from './sample-gaps.ts';
 import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
 
 /** The assumption that says how nvidia-smi's local timestamps map to wall-clock time. */
@@ -47,6 +48,11 @@ export interface NvidiaSmiOptions {
   clockOffsetMs?: number;
   /** Samples kept per GPU for reading past moments (default 600). */
   history?: number;
+  /**
+   * Two samples further apart than this are not bridged: the interval is left out and
+   * flagged (default: 10 sample periods, at least 5000 ms; sample-gaps.ts).
+   */
+  maxGapMs?: number;
 }
 
 export interface GpuPower {
@@ -180,6 +186,8 @@ export class NvidiaSmiMeter implements Meter {
   private sampler: NvidiaSmiSampler | null = null;
   private unsubscribe: (() => void) | null = null;
   private integrators = new Map<number, PowerIntegrator>();
+  /** Per GPU, the monotonic arrival time of its latest integrated sample. */
+  private lastArrival = new Map<number, number>();
   private waiters: Waiter[] = [];
   private firstSamples: (() => void) | null = null;
   private current: MeterStatus = {
@@ -346,6 +354,15 @@ export class NvidiaSmiMeter implements Meter {
             : 'measured: the least arrival time minus nvidia-smi timestamp seen, so it includes the least pipe delay',
       });
     }
+    out.push({
+      name: 'longest gap bridged between samples',
+      value: this.maxGapMs(),
+      unit: 'ms',
+      source:
+        this.options.maxGapMs !== undefined
+          ? 'edgeshift option'
+          : `assumed: ${GAP_PERIODS} sample periods, at least ${GAP_FLOOR_MS} ms; a longer gap or a clock step is left out and flagged (excluded)`,
+    });
     for (const g of this.detection?.gpus ?? []) {
       out.push({
         name: `gpu${g.index} power field`,
@@ -398,7 +415,7 @@ export class NvidiaSmiMeter implements Meter {
       this.skippedSamples++;
       return;
     }
-    integrator.add(sample.deviceMs, watts);
+    this.integrate(integrator, sample, watts);
     if (
       this.firstSamples !== null &&
       [...this.integrators.values()].every((i) => i.sampleCount > 0)
@@ -416,6 +433,28 @@ export class NvidiaSmiMeter implements Meter {
     }
   }
 
+  /** Adds the sample, or skips the interval before it when that is implausible. */
+  private integrate(integrator: PowerIntegrator, sample: NvsmiSample, watts: number): void {
+    const last = integrator.lastTimeMs;
+    const arrival = this.lastArrival.get(sample.index);
+    this.lastArrival.set(sample.index, sample.arrivalMonoMs);
+    const judged =
+      last === null || arrival === undefined
+        ? null
+        : implausibleInterval({
+            sampleDtMs: sample.deviceMs - last,
+            arrivalDtMs: sample.arrivalMonoMs - arrival,
+            maxGapMs: this.maxGapMs(),
+            what: `nvidia-smi gpu${sample.index}`,
+          });
+    if (judged === null) integrator.add(sample.deviceMs, watts);
+    else integrator.skipTo(sample.deviceMs, watts, judged.excludedMs, judged.reason);
+  }
+
+  private maxGapMs(): number {
+    return this.options.maxGapMs ?? defaultMaxGapMs(this.periodMs);
+  }
+
   private readingAtDevice(deviceMs: number | null, held: boolean): MeterReading {
     const offset = this.offsetMs() ?? 0;
     const warnings: string[] = [];
@@ -425,7 +464,14 @@ export class NvidiaSmiMeter implements Meter {
       if (integrator !== undefined && deviceMs !== null) {
         joules = held ? integrator.joulesAtOrHeld(deviceMs) : integrator.joulesAt(deviceMs);
       }
-      return { domain: `gpu${g.index}`, joules, provenance: 'integrated' as const, within: null };
+      const domain: DomainReading = {
+        domain: `gpu${g.index}`,
+        joules,
+        provenance: 'integrated',
+        within: null,
+      };
+      if (integrator?.excluded) domain.excluded = { ...integrator.excluded };
+      return domain;
     });
     if (held) {
       warnings.push(

@@ -42,6 +42,8 @@ export const energyOptionsSchema = z
         /** Default: measured from the arrival times (robust to any time zone). */
         clockOffsetMs: z.number().optional(),
         history: z.number().int().min(2).optional(),
+        /** Default: 10 sample periods, at least 5000 ms (sample-gaps.ts). */
+        maxGapMs: positive().optional(),
       })
       .optional(),
     estimate: z
@@ -69,6 +71,8 @@ export const energyOptionsSchema = z
         updatePeriodMs: positive().optional(),
         timeoutMs: positive().optional(),
         stopGraceMs: positive().optional(),
+        /** Default: 10 poll periods, at least 5000 ms (sample-gaps.ts). */
+        maxGapMs: positive().optional(),
       })
       .refine((e) => (e.command === undefined) !== (e.url === undefined), {
         message: 'give exactly one of command or url',
@@ -123,6 +127,8 @@ export interface NvidiaSmiSettings {
   /** Absent: measured from the arrival times. */
   readonly clockOffsetMs?: number;
   readonly history: number;
+  /** Absent: 10 sample periods, at least 5000 ms. */
+  readonly maxGapMs?: number;
 }
 
 export interface ExternalSettings {
@@ -134,6 +140,8 @@ export interface ExternalSettings {
   readonly updatePeriodMs: number;
   readonly timeoutMs: number;
   readonly stopGraceMs: number;
+  /** Absent: 10 poll periods, at least 5000 ms. */
+  readonly maxGapMs?: number;
 }
 
 export interface AgentSettings {
@@ -214,6 +222,7 @@ export function resolveEnergyConfig(input: unknown = {}): EnergyConfig {
             updatePeriodMs: external.updatePeriodMs ?? externalPollMs,
             timeoutMs: external.timeoutMs ?? d.external.timeoutMs,
             stopGraceMs: external.stopGraceMs ?? d.external.stopGraceMs,
+            ...(external.maxGapMs !== undefined ? { maxGapMs: external.maxGapMs } : {}),
           },
     pollMs: options.pollMs ?? d.pollMs,
     window: {

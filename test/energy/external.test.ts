@@ -74,17 +74,50 @@ describe('external meter', () => {
     await meter.stop();
   });
 
-  it('differences cumulative joules from a URL and survives an instrument reset', async () => {
+  it('differences cumulative joules from a URL; a reset counts nothing and is flagged', async () => {
     body = '{"joules": 1000}';
-    const meter = new ExternalMeter({ url, domain: 'plug' });
+    const clock = new TwoClocks();
+    const meter = new ExternalMeter({ url, domain: 'plug', ...clock.options });
     assert.equal((await meter.start()).state, 'working');
     assert.equal(joulesOf(meter.read()), 0);
     body = '{"joules": 1600}';
-    assert.equal(joulesOf(await meter.readAt(Date.now())), 600);
+    clock.advance(1000);
+    assert.equal(joulesOf(await meter.readAt(clock.wallMs)), 600);
+    assert.equal(meter.read().domains[0]?.excluded, undefined);
     body = '{"joules": 5}';
-    assert.equal(joulesOf(await meter.readAt(Date.now())), 605);
+    clock.advance(1000);
+    const reset = await meter.readAt(clock.wallMs);
+    assert.equal(joulesOf(reset), 600, 'the interval of the reset counts nothing');
+    assert.deepEqual(reset.domains[0]?.excluded, {
+      ms: 1000,
+      intervals: 1,
+      last: `external URL ${url}: the counter fell from 1600 J to 5 J (reset, or a wrap of a range edgeshift does not know): nothing is counted for those 1.0 s`,
+    });
+    body = '{"joules": 25}';
+    clock.advance(1000);
+    assert.equal(joulesOf(await meter.readAt(clock.wallMs)), 620, 'counting resumes');
     assert.equal(meter.resets, 1);
     assert.deepEqual(meter.totalDomains(), ['plug']);
+    await meter.stop();
+  });
+
+  it('does not bridge watts readings far apart: the gap is left out and flagged', async () => {
+    const file = join(dir, 'watts-gap');
+    await writeFile(file, '100\n');
+    const clock = new TwoClocks();
+    const meter = new ExternalMeter({ command: `cat '${file}'`, pollMs: 1000, ...clock.options });
+    assert.equal((await meter.start()).state, 'working');
+    clock.advance(1000);
+    assert.equal(joulesOf(await meter.readAt(clock.wallMs)), 100);
+    // No reading for a minute (the instrument unreachable, this process suspended).
+    clock.advance(60_000);
+    const after = await meter.readAt(clock.wallMs);
+    assert.equal(joulesOf(after), 100);
+    assert.equal(after.domains[0]?.excluded?.ms, 60_000);
+    assert.match(
+      after.domains[0]?.excluded?.last ?? '',
+      /no sample for 60\.0 s, more than 10\.0 s: not bridged/,
+    );
     await meter.stop();
   });
 
