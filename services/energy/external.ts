@@ -17,7 +17,8 @@ import { describeEnd, runBounded } from './bounded-command.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
 import { MeterUnavailableError, statusFromError } from './meter-errors.ts';
-import { defaultMaxGapMs, implausibleInterval } from './sample-gaps.ts';
+import { defaultMaxGapMs, GAP_FLOOR_MS, GAP_PERIODS, implausibleInterval } from './sample-gaps.ts';
+import { defaultStaleAfterMs, staleBoundSource, withStaleness } from './staleness.ts';
 import type {
   DomainReading,
   ExcludedTime,
@@ -49,6 +50,11 @@ export interface ExternalMeterConfig {
    * and flagged (default: 10 poll periods, at least 5000 ms; sample-gaps.ts).
    */
   maxGapMs?: number;
+  /**
+   * A latest reading older than this makes the meter `error` until reads succeed again
+   * (default: 10 poll periods, at least 2000 ms; staleness.ts).
+   */
+  staleAfterMs?: number;
   /** Wall clock in ms, for the readings' times (tests give a fake one). */
   now?: () => number;
   /** Monotonic clock in ms, for the time integrated (default performance.now). */
@@ -143,6 +149,8 @@ export class ExternalMeter implements Meter {
   /** Decreases of a joules counter (instrument reset): nothing counted for those intervals. */
   resets = 0;
   failures = 0;
+  /** Why the latest read failed; null after a success. */
+  private lastFailure: string | null = null;
 
   constructor(config: ExternalMeterConfig) {
     if ((config.command === undefined) === (config.url === undefined)) {
@@ -186,8 +194,27 @@ export class ExternalMeter implements Meter {
   }
 
   status(): MeterStatus {
-    if (this.current.state !== 'working' || this.failures === 0) return this.current;
-    return { ...this.current, reason: `${this.current.reason}; ${this.failures} failed reads` };
+    if (this.current.state !== 'working') return this.current;
+    const working =
+      this.failures === 0
+        ? this.current
+        : { ...this.current, reason: `${this.current.reason}; ${this.failures} failed reads` };
+    const ageMs = this.lastMonoMs === null ? null : this.monotonicNow() - this.lastMonoMs;
+    return withStaleness(
+      working,
+      'external',
+      'reading',
+      ageMs,
+      this.staleAfterMs(),
+      this.lastFailure ?? `no read of ${this.source} has finished since`,
+      this.config.command !== undefined
+        ? `run \`${this.config.command}\` by hand to see whether it hangs or fails`
+        : `check that ${this.config.url} answers`,
+    );
+  }
+
+  private staleAfterMs(): number {
+    return this.config.staleAfterMs ?? defaultStaleAfterMs(this.pollMs());
   }
 
   updatePeriodMs(): number | null {
@@ -204,9 +231,7 @@ export class ExternalMeter implements Meter {
 
   poll(): void {
     if (this.inFlight === null && this.current.state === 'working') {
-      this.sample(false).catch(() => {
-        this.failures++;
-      });
+      this.sample(false).catch((error: unknown) => this.failed(error));
     }
   }
 
@@ -234,8 +259,8 @@ export class ExternalMeter implements Meter {
     await this.inFlight?.catch(() => {});
     try {
       await this.sample(false);
-    } catch {
-      this.failures++;
+    } catch (error) {
+      this.failed(error);
       const reading = this.read();
       reading.warnings = [`external: the read at the window edge failed; ${this.source}`];
       return reading;
@@ -251,11 +276,35 @@ export class ExternalMeter implements Meter {
         unit: this.kind === 'joules' ? 'J (cumulative)' : 'W',
         source: 'user configuration',
       },
+      ...(this.kind === 'watts'
+        ? [
+            {
+              name: 'longest gap bridged between readings',
+              value: this.config.maxGapMs ?? defaultMaxGapMs(this.pollMs()),
+              unit: 'ms',
+              source:
+                this.config.maxGapMs !== undefined
+                  ? 'edgeshift option'
+                  : `assumed: ${GAP_PERIODS} poll periods, at least ${GAP_FLOOR_MS} ms; a longer gap is left out and flagged (excluded)`,
+            },
+          ]
+        : []),
+      {
+        name: 'stale after (no reading for)',
+        value: this.staleAfterMs(),
+        unit: 'ms',
+        source: staleBoundSource(this.pollMs(), 'poll', this.config.staleAfterMs !== undefined),
+      },
     ];
   }
 
   totalDomains(): string[] {
     return [this.domain];
+  }
+
+  private failed(error: unknown): void {
+    this.failures++;
+    this.lastFailure = `the latest read failed: ${error instanceof Error ? error.message : String(error)}`;
   }
 
   private addWatts(monoMs: number, watts: number, sinceMs: number | null): void {
@@ -311,6 +360,7 @@ export class ExternalMeter implements Meter {
       else this.addJoules(value.value, sinceMs);
       this.lastTimeMs = timeMs;
       this.lastMonoMs = monoMs;
+      this.lastFailure = null;
     };
     const promise = run().finally(() => {
       if (this.inFlight === promise) this.inFlight = null;

@@ -430,6 +430,11 @@ class Monitor implements EnergyMonitor {
     return this.all.filter((m) => this.statusOf(m).state === 'working');
   }
 
+  /** Meters that started working, whatever their state now: polling is how they recover. */
+  private started(): Meter[] {
+    return this.all.filter((m) => this.statuses.get(m)?.state === 'working');
+  }
+
   private machineTimes(): CpuTimes | null {
     try {
       this.stat ??= new CpuTimesReader(this.config.procRoot, this.files);
@@ -459,12 +464,12 @@ class Monitor implements EnergyMonitor {
   }
 
   private schedulePolling(): void {
-    const bounds = this.working()
+    const bounds = this.started()
       .map((m) => m.maxPollIntervalMs())
       .filter((b): b is number => b !== null);
     const period = Math.max(10, Math.min(this.config.pollMs, ...bounds));
     this.timer = setInterval(() => {
-      for (const m of this.working()) m.poll();
+      for (const m of this.started()) m.poll();
       const nowMs = this.now();
       if (this.table.due(nowMs)) this.table.advance(this.moment(nowMs, this.attributedReadings()));
     }, period);

@@ -18,6 +18,7 @@ import {
   releaseSampler,
 } from './nvidia-smi-sampler.ts';
 import { defaultMaxGapMs, GAP_FLOOR_MS, GAP_PERIODS, implausibleInterval } from './sample-gaps.ts';
+import { defaultStaleAfterMs, staleBoundSource, withStaleness } from './staleness.ts';
 import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
 
 /** The assumption that says how nvidia-smi's local timestamps map to wall-clock time. */
@@ -53,6 +54,11 @@ export interface NvidiaSmiOptions {
    * flagged (default: 10 sample periods, at least 5000 ms; sample-gaps.ts).
    */
   maxGapMs?: number;
+  /**
+   * A GPU whose latest power sample is older than this makes the meter `error` until
+   * samples return (default: 10 sample periods, at least 2000 ms; staleness.ts).
+   */
+  staleAfterMs?: number;
 }
 
 export interface GpuPower {
@@ -277,17 +283,35 @@ export class NvidiaSmiMeter implements Meter {
     const s = this.sampler;
     const restarts =
       s.restarts > 0
-        ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps bridged linearly`
+        ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps up to ${(this.maxGapMs() / 1000).toFixed(1)} s bridged linearly`
         : '';
-    const downFor = s.downSince === null ? 0 : performance.now() - s.downSince;
-    if (downFor > Math.max(10_000, 5 * this.restartDelayMs())) {
-      return {
-        state: 'error',
-        reason: `nvidia-smi: not running for ${(downFor / 1000).toFixed(0)} s (${s.lastExit})${restarts}`,
-        fix: 'run `nvidia-smi` by itself to see why it fails',
-      };
+    const working = { ...this.current, reason: `${this.describe()}${restarts}` };
+    const stalest = this.stalestGpu();
+    const detail = s.running
+      ? 'nvidia-smi is running but prints no power for it (wedged in the driver?)'
+      : `nvidia-smi is not running (last: ${s.lastExit}); restarts are under way`;
+    return withStaleness(
+      working,
+      'nvidia-smi',
+      `power sample from gpu${stalest?.index}`,
+      stalest?.ageMs ?? null,
+      this.staleAfterMs(),
+      `${detail}${restarts}`,
+      'run `nvidia-smi -lms 100 --query-gpu=timestamp,index,power.draw --format=csv` by hand to see whether it hangs or fails',
+    );
+  }
+
+  /** The GPU whose latest power sample is oldest, and its age (monotonic ms). */
+  private stalestGpu(): { index: number; ageMs: number } | null {
+    const now = performance.now();
+    let stalest: { index: number; ageMs: number } | null = null;
+    for (const index of this.integrators.keys()) {
+      const arrival = this.lastArrival.get(index);
+      if (arrival === undefined) continue;
+      const ageMs = now - arrival;
+      if (stalest === null || ageMs > stalest.ageMs) stalest = { index, ageMs };
     }
-    return { ...this.current, reason: `${this.describe()}${restarts}` };
+    return stalest;
   }
 
   updatePeriodMs(): number | null {
@@ -362,6 +386,12 @@ export class NvidiaSmiMeter implements Meter {
         this.options.maxGapMs !== undefined
           ? 'edgeshift option'
           : `assumed: ${GAP_PERIODS} sample periods, at least ${GAP_FLOOR_MS} ms; a longer gap or a clock step is left out and flagged (excluded)`,
+    });
+    out.push({
+      name: 'stale after (no power sample for)',
+      value: this.staleAfterMs(),
+      unit: 'ms',
+      source: staleBoundSource(this.periodMs, 'sample', this.options.staleAfterMs !== undefined),
     });
     for (const g of this.detection?.gpus ?? []) {
       out.push({
@@ -453,6 +483,10 @@ export class NvidiaSmiMeter implements Meter {
 
   private maxGapMs(): number {
     return this.options.maxGapMs ?? defaultMaxGapMs(this.periodMs);
+  }
+
+  private staleAfterMs(): number {
+    return this.options.staleAfterMs ?? defaultStaleAfterMs(this.periodMs);
   }
 
   private readingAtDevice(deviceMs: number | null, held: boolean): MeterReading {

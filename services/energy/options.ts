@@ -44,6 +44,8 @@ export const energyOptionsSchema = z
         history: z.number().int().min(2).optional(),
         /** Default: 10 sample periods, at least 5000 ms (sample-gaps.ts). */
         maxGapMs: positive().optional(),
+        /** Default: 10 sample periods, at least 2000 ms (staleness.ts). */
+        staleAfterMs: positive().optional(),
       })
       .optional(),
     estimate: z
@@ -73,6 +75,8 @@ export const energyOptionsSchema = z
         stopGraceMs: positive().optional(),
         /** Default: 10 poll periods, at least 5000 ms (sample-gaps.ts). */
         maxGapMs: positive().optional(),
+        /** Default: 10 poll periods, at least 2000 ms (staleness.ts). */
+        staleAfterMs: positive().optional(),
       })
       .refine((e) => (e.command === undefined) !== (e.url === undefined), {
         message: 'give exactly one of command or url',
@@ -129,6 +133,8 @@ export interface NvidiaSmiSettings {
   readonly history: number;
   /** Absent: 10 sample periods, at least 5000 ms. */
   readonly maxGapMs?: number;
+  /** Absent: 10 sample periods, at least 2000 ms. */
+  readonly staleAfterMs?: number;
 }
 
 export interface ExternalSettings {
@@ -142,6 +148,8 @@ export interface ExternalSettings {
   readonly stopGraceMs: number;
   /** Absent: 10 poll periods, at least 5000 ms. */
   readonly maxGapMs?: number;
+  /** Absent: 10 poll periods, at least 2000 ms. */
+  readonly staleAfterMs?: number;
 }
 
 export interface AgentSettings {
@@ -223,6 +231,7 @@ export function resolveEnergyConfig(input: unknown = {}): EnergyConfig {
             timeoutMs: external.timeoutMs ?? d.external.timeoutMs,
             stopGraceMs: external.stopGraceMs ?? d.external.stopGraceMs,
             ...(external.maxGapMs !== undefined ? { maxGapMs: external.maxGapMs } : {}),
+            ...(external.staleAfterMs !== undefined ? { staleAfterMs: external.staleAfterMs } : {}),
           },
     pollMs: options.pollMs ?? d.pollMs,
     window: {

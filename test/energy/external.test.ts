@@ -121,6 +121,42 @@ describe('external meter', () => {
     await meter.stop();
   });
 
+  it('turns error while its readings are stale, naming their age, and recovers with a fresh one', async () => {
+    const file = join(dir, 'watts-stale');
+    const hang = join(dir, 'hang');
+    await writeFile(file, '30\n');
+    const clock = new TwoClocks();
+    const meter = new ExternalMeter({
+      command: `if [ -e '${hang}' ]; then sleep 600; fi; cat '${file}'`,
+      pollMs: 1000,
+      timeoutMs: 300,
+      ...clock.options,
+    });
+    assert.equal((await meter.start()).state, 'working');
+    assert.equal(meter.status().state, 'working');
+    // The instrument stops answering: each read hangs until its time limit.
+    await writeFile(hang, '');
+    clock.advance(10_500);
+    const stale = meter.status();
+    assert.equal(stale.state, 'error');
+    assert.equal(
+      stale.reason,
+      `external: the latest reading is 10.5 s old (stale after 10.0 s): no read of command \`if [ -e '${hang}' ]; then sleep 600; fi; cat '${file}'\` has finished since`,
+    );
+    assert.match(stale.fix ?? '', /by hand to see whether it hangs or fails/);
+    const failed = await meter.readAt(clock.wallMs);
+    assert.match(failed.warnings?.[0] ?? '', /the read at the window edge failed/);
+    assert.match(
+      meter.status().reason,
+      /: the latest read failed: `.*` failed: no answer within 300 ms$/,
+    );
+    await rm(hang);
+    clock.advance(1000);
+    await meter.readAt(clock.wallMs);
+    assert.equal(meter.status().state, 'working', meter.status().reason);
+    await meter.stop();
+  });
+
   it('reports a command that prints no number as an error, with the fix', async () => {
     const meter = new ExternalMeter({ command: 'echo hello' });
     const status = await meter.start();

@@ -18,7 +18,7 @@ import {
   parsePowerField,
 } from '../../services/energy/nvidia-smi-format.ts';
 import { sharedSamplerCount } from '../../services/energy/nvidia-smi-sampler.ts';
-import type { MeterReading } from '../../services/energy/types.ts';
+import type { MeterReading, MeterStatus } from '../../services/energy/types.ts';
 import {
   type FakeNvidiaSmi,
   FIXTURE_CSV,
@@ -298,6 +298,40 @@ describe('nvidia-smi meter', () => {
       }
     });
   }
+
+  it('turns error while nvidia-smi is wedged (SIGSTOP), and recovers with the gap left out', async () => {
+    fake = await installFakeNvidiaSmi();
+    const staleAfterMs = 500;
+    const maxGapMs = 400;
+    const m = meter({ path: fake.path, periodMs: 100, clockOffsetMs: 0, staleAfterMs, maxGapMs });
+    assert.equal((await m.start()).state, 'working');
+    const pid = m.samplerPid()!;
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = performance.now();
+    let stale: MeterStatus | undefined;
+    try {
+      // Stale, and stopped longer than maxGapMs (a slow machine only makes it longer).
+      await waitFor(() => {
+        stale = m.status();
+        return stale.state === 'error' && performance.now() - stoppedAt > maxGapMs + 100;
+      });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.match(
+      stale!.reason,
+      /^nvidia-smi: the latest power sample from gpu0 is \d+\.\d s old \(stale after 0\.5 s\): nvidia-smi is running but prints no power for it \(wedged in the driver\?\)$/,
+    );
+    assert.match(stale!.fix ?? '', /by hand/);
+    await waitFor(() => m.status().state === 'working');
+    const excluded = m.read().domains[0]!.excluded!;
+    assert.equal(excluded.intervals, 1);
+    assert.ok(excluded.ms > maxGapMs, `${excluded.ms} ms left out`);
+    assert.match(
+      excluded.last,
+      /^nvidia-smi gpu0: no sample for \d+\.\d s, more than 0\.4 s: not bridged/,
+    );
+  });
 
   it('shares one nvidia-smi process between meters in one process', async () => {
     fake = await installFakeNvidiaSmi();
