@@ -15,7 +15,7 @@
  */
 import { lookupCpu } from './cpu-table.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
-import { MeterNotSupportedError, statusFromError } from './meter-errors.ts';
+import { describeReadError, MeterNotSupportedError, statusFromError } from './meter-errors.ts';
 import { type CpuTimes, CpuTimesReader, readCpuInfo, USER_HZ } from './proc-stat.ts';
 import { type FileAccess, nodeFileAccess } from './sysfs.ts';
 import type { Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
@@ -171,6 +171,8 @@ export class EstimateMeter implements Meter {
   private joules = 0;
   private utilisation = 0;
   private current: MeterStatus = { state: 'disabled', reason: 'estimate: not started', fix: null };
+  /** Why the latest read of /proc/stat failed; null after a success. */
+  private readProblem: string | null = null;
 
   constructor(options: EstimateOptions = {}) {
     this.options = options;
@@ -211,8 +213,17 @@ export class EstimateMeter implements Meter {
     this.stat?.close();
   }
 
+  /**
+   * `error` while /proc/stat cannot be read (its figures stop); once it reads again, the
+   * interval is estimated at its utilisation, /proc/stat's ticks being cumulative.
+   */
   status(): MeterStatus {
-    return this.current;
+    if (this.current.state !== 'working' || this.readProblem === null) return this.current;
+    return {
+      state: 'error',
+      reason: `estimate: ${this.readProblem}; tried again at every poll`,
+      fix: `check that ${this.procRoot}/stat is readable: \`cat ${this.procRoot}/stat\``,
+    };
   }
 
   /** /proc/stat advances in USER_HZ ticks. */
@@ -230,9 +241,11 @@ export class EstimateMeter implements Meter {
     let times: CpuTimes;
     try {
       times = this.stat.read();
-    } catch {
+    } catch (error) {
+      this.readProblem = `${this.procRoot}/stat: ${describeReadError(error)}`;
       return;
     }
+    this.readProblem = null;
     const mono = this.monotonicNow();
     const dTotal = times.total - this.last.times.total;
     if (dTotal > 0) this.utilisation = (times.busy - this.last.times.busy) / dTotal;

@@ -18,11 +18,15 @@
  * previous read (monotonic clock); otherwise the counter was reset (a driver reload,
  * firmware), and the interval is left out and flagged rather than read as a full range.
  * Since the PLATYPUS fix (CVE-2020-8694, Linux 5.10 and stable backports) `energy_uj`
- * is mode 0400, readable by root only.
+ * is mode 0400, readable by root only. A zone that was read and then cannot be (its file
+ * gone, denied, a driver unloaded) makes the meter `error`, naming the file and the
+ * errno; every poll tries it again, and the meter works again once it reads: the counter
+ * ran on meanwhile, so nothing is lost unless it wrapped more than once.
  */
 import { join } from 'node:path';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import {
+  describeReadError,
   errnoCode,
   MeterNotSupportedError,
   MeterPermissionError,
@@ -156,8 +160,9 @@ interface ZoneState {
   joules: number;
   /** Intervals left out (counter resets, decreases with no known range). */
   excluded: ExcludedTime | null;
-  /** Why this zone cannot be read; null while it can. */
+  /** Why this zone cannot be read now (its path and errno); null while it can. */
   problem: string | null;
+  /** The latest failure was a permission one (EACCES, EPERM). */
   unreadable: boolean;
 }
 
@@ -225,7 +230,19 @@ export class RaplMeter implements Meter {
   }
 
   status(): MeterStatus {
-    return this.current;
+    if (this.current.state !== 'working') return this.current;
+    // A zone read before that fails now: the meter's figures stopped, say so.
+    const failed = this.zones.filter((z) => z.problem !== null && z.lastUj !== null);
+    if (failed.length === 0) {
+      return { state: 'working', reason: this.describe(), fix: this.partialFix() };
+    }
+    return {
+      state: 'error',
+      reason: `RAPL: ${failed.map((z) => z.problem).join('; ')}; tried again at every poll`,
+      fix: failed.some((z) => z.unreadable)
+        ? RAPL_PERMISSION_FIX
+        : 'check the zone is still there (`ls /sys/class/powercap`; `lsmod | grep rapl`: was the driver unloaded?)',
+    };
   }
 
   updatePeriodMs(): number | null {
@@ -286,7 +303,6 @@ export class RaplMeter implements Meter {
   }
 
   private readZone(z: ZoneState): void {
-    if (z.unreadable) return;
     let uj: number;
     try {
       const text = z.energy.read().trim();
@@ -295,12 +311,14 @@ export class RaplMeter implements Meter {
     } catch (error) {
       const code = errnoCode(error);
       z.unreadable = code === 'EACCES' || code === 'EPERM';
+      const path = join(z.zone.dir, 'energy_uj');
       z.problem = z.unreadable
-        ? `${join(z.zone.dir, 'energy_uj')} is unreadable by this user`
-        : `${join(z.zone.dir, 'energy_uj')}: ${error instanceof Error ? error.message : error}`;
+        ? `${path} is unreadable by this user: ${describeReadError(error)}`
+        : `${path}: ${describeReadError(error)}`;
       return;
     }
     z.problem = null;
+    z.unreadable = false;
     const mono = this.monotonicNow();
     if (z.lastUj !== null && z.lastMono !== null) {
       if (uj >= z.lastUj) z.joules += (uj - z.lastUj) / 1e6;

@@ -43,6 +43,18 @@ function deniedEnergy(denied: (path: string) => boolean): FileAccess {
   };
 }
 
+/**
+ * Every read opens the file afresh (no kept-open descriptor), so a file replaced in the
+ * temporary tree is seen at once. With the meter's default reader a descriptor kept open
+ * would go on reading the replaced file's old inode; on sysfs a removed zone answers
+ * ENODEV instead, and the reader then reopens, meeting what these tests set up.
+ */
+const freshReads: FileAccess = {
+  readText: nodeFileAccess.readText,
+  list: nodeFileAccess.list,
+  exists: nodeFileAccess.exists,
+};
+
 describe('RAPL meter', () => {
   let tree: PowercapTree | undefined;
   afterEach(async () => {
@@ -261,6 +273,63 @@ describe('RAPL meter', () => {
     const reading = meter.read();
     assert.equal(joules(reading, 'dram'), null);
     assert.equal(joules(reading, 'package'), 0);
+  });
+
+  it('turns error, naming the file and errno, when energy_uj fails mid-run, and recovers', async () => {
+    tree = await buildPowercapTree(INTEL_LAPTOP);
+    const meter = new RaplMeter({ root: tree.root, files: freshReads });
+    assert.equal((await meter.start()).state, 'working');
+    await tree.setEnergy('intel-rapl:0', 1_000_000 + 5_000_000);
+    close(joules(meter.read(), 'package'), 5);
+    // Tests run as root here, and root reads a mode-000 file anyway: make the read fail
+    // in ways that do not depend on permissions. A directory in its place: EISDIR.
+    const file = join(tree.zoneDir('intel-rapl:0'), 'energy_uj');
+    await rm(file);
+    await mkdir(file);
+    meter.poll();
+    let status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.equal(
+      status.reason,
+      `RAPL: ${file}: EISDIR (illegal operation on a directory); tried again at every poll`,
+    );
+    assert.match(status.fix ?? '', /lsmod \| grep rapl/);
+    assert.equal(joules(meter.read(), 'package'), null, 'null, never a frozen figure');
+    // Gone: ENOENT.
+    await rm(file, { recursive: true });
+    meter.poll();
+    status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.match(status.reason, /intel-rapl:0\/energy_uj: ENOENT \(no such file or directory\)/);
+    // Back, the counter having run on meanwhile: working, with that energy counted.
+    await tree.setEnergy('intel-rapl:0', 1_000_000 + 5_000_000 + 8_000_000);
+    meter.poll();
+    assert.equal(meter.status().state, 'working', meter.status().reason);
+    close(joules(meter.read(), 'package'), 13);
+  });
+
+  it('turns error with EACCES when energy_uj becomes unreadable mid-run (injected: root reads it anyway)', async () => {
+    tree = await buildPowercapTree(INTEL_LAPTOP);
+    let denied = false;
+    const meter = new RaplMeter({
+      root: tree.root,
+      files: deniedEnergy((path) => denied && path.includes('intel-rapl:0:0')),
+    });
+    assert.equal((await meter.start()).state, 'working');
+    denied = true;
+    meter.poll();
+    const status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.match(
+      status.reason,
+      /^RAPL: \S+intel-rapl:0:0\/energy_uj is unreadable by this user: EACCES \(permission denied\)/,
+    );
+    assert.match(status.fix ?? '', /chmod o\+r/);
+    assert.equal(joules(meter.read(), 'core'), null);
+    denied = false;
+    meter.poll();
+    assert.equal(meter.status().state, 'working');
+    assert.equal(joules(meter.read(), 'core'), 0);
   });
 
   it('reports a real mode-0400 file as unreadable when not running as root', async (t) => {
