@@ -343,6 +343,7 @@ export class ExternalMeter implements Meter {
       const timeoutMs = this.config.timeoutMs ?? ENERGY_DEFAULTS.external.timeoutMs;
       const graceMs = this.config.stopGraceMs ?? ENERGY_DEFAULTS.external.stopGraceMs;
       const signal = this.stopping.signal;
+      if (signal.aborted) throw new Error(`${this.source}: the meter is stopped`);
       const started = { wall: this.now(), mono: this.monotonicNow() };
       const text =
         this.config.command !== undefined
