@@ -22,6 +22,12 @@ export const ENERGY_DEFAULTS = Object.freeze({
     firstSampleTimeoutMs: 5000,
     /** The detection query; nvidia-smi answers in well under a second when the driver is up. */
     detectTimeoutMs: 10_000,
+    /**
+     * Between SIGTERM and SIGKILL when nvidia-smi is stopped. Assumed: it has nothing to
+     * flush and exits within milliseconds of SIGTERM; 2 s leaves room on a loaded machine
+     * and keeps a shutdown well inside the 10 s `docker stop` waits before its own SIGKILL.
+     */
+    stopGraceMs: 2000,
     /** Samples kept per GPU for reading past moments: a minute at 10 Hz. */
     history: 600,
   }),
@@ -32,6 +38,8 @@ export const ENERGY_DEFAULTS = Object.freeze({
     pollMs: 1000,
     /** Per read: a plug or meter on the LAN answers in well under this. */
     timeoutMs: 5000,
+    /** Between SIGTERM and SIGKILL for a command that overran or is stopped (as nvidia-smi's). */
+    stopGraceMs: 2000,
   }),
   /**
    * The monitor's poll period; never longer than a RAPL counter's wrap bound (131 s for

@@ -10,11 +10,12 @@
  * watts are the same fraction of max that CCF's AWS averages have (0.74 W / 3.5 W, from
  * SPECpower_ssj2008 results). An unknown processor uses those AWS averages themselves.
  * Every figure is `estimated`, never shown as measured, and the constants are reported
- * with their source.
+ * with their source. Power is integrated over a monotonic clock, so a wall-clock step
+ * (NTP, a manual `date`) changes no joule; the wall clock only dates the readings.
  */
 import { lookupCpu } from './cpu-table.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
-import { MeterNotSupportedError, statusFromError } from './meter-errors.ts';
+import { describeReadError, MeterNotSupportedError, statusFromError } from './meter-errors.ts';
 import { type CpuTimes, CpuTimesReader, readCpuInfo, USER_HZ } from './proc-stat.ts';
 import { type FileAccess, nodeFileAccess } from './sysfs.ts';
 import type { Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
@@ -39,8 +40,10 @@ export interface EstimateOptions {
   /** Explicit per-CPU watts at 0% and 100% utilisation; override everything else. */
   minWattsPerCpu?: number;
   maxWattsPerCpu?: number;
-  /** Wall clock in ms (tests give a fake one). */
+  /** Wall clock in ms, for the readings' times (tests give a fake one). */
   now?: () => number;
+  /** Monotonic clock in ms, for the time integrated (default performance.now). */
+  monotonicNow?: () => number;
 }
 
 export interface CpuPowerModel {
@@ -160,18 +163,23 @@ export class EstimateMeter implements Meter {
   private readonly procRoot: string;
   private readonly files: FileAccess;
   private readonly now: () => number;
+  private readonly monotonicNow: () => number;
   private model: CpuPowerModel | null = null;
   private stat: CpuTimesReader | null = null;
-  private last: { times: CpuTimes; ms: number } | null = null;
+  /** The latest poll: CPU times, wall time (for the reading) and monotonic time (for dt). */
+  private last: { times: CpuTimes; ms: number; mono: number } | null = null;
   private joules = 0;
   private utilisation = 0;
   private current: MeterStatus = { state: 'disabled', reason: 'estimate: not started', fix: null };
+  /** Why the latest read of /proc/stat failed; null after a success. */
+  private readProblem: string | null = null;
 
   constructor(options: EstimateOptions = {}) {
     this.options = options;
     this.procRoot = options.procRoot ?? ENERGY_DEFAULTS.procRoot;
     this.files = options.files ?? nodeFileAccess;
     this.now = options.now ?? Date.now;
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
   }
 
   async start(): Promise<MeterStatus> {
@@ -188,7 +196,7 @@ export class EstimateMeter implements Meter {
       }
       const info = readCpuInfo(this.procRoot, this.files);
       this.model = cpuPowerModel(this.options, info.model, times.cpus);
-      this.last = { times, ms: this.now() };
+      this.last = { times, ms: this.now(), mono: this.monotonicNow() };
       this.joules = 0;
       this.current = {
         state: 'working',
@@ -205,8 +213,17 @@ export class EstimateMeter implements Meter {
     this.stat?.close();
   }
 
+  /**
+   * `error` while /proc/stat cannot be read (its figures stop); once it reads again, the
+   * interval is estimated at its utilisation, /proc/stat's ticks being cumulative.
+   */
   status(): MeterStatus {
-    return this.current;
+    if (this.current.state !== 'working' || this.readProblem === null) return this.current;
+    return {
+      state: 'error',
+      reason: `estimate: ${this.readProblem}; tried again at every poll`,
+      fix: `check that ${this.procRoot}/stat is readable: \`cat ${this.procRoot}/stat\``,
+    };
   }
 
   /** /proc/stat advances in USER_HZ ticks. */
@@ -224,14 +241,17 @@ export class EstimateMeter implements Meter {
     let times: CpuTimes;
     try {
       times = this.stat.read();
-    } catch {
+    } catch (error) {
+      this.readProblem = `${this.procRoot}/stat: ${describeReadError(error)}`;
       return;
     }
-    const ms = this.now();
+    this.readProblem = null;
+    const mono = this.monotonicNow();
     const dTotal = times.total - this.last.times.total;
     if (dTotal > 0) this.utilisation = (times.busy - this.last.times.busy) / dTotal;
-    this.joules += estimatedWatts(this.model, this.utilisation) * ((ms - this.last.ms) / 1000);
-    this.last = { times, ms };
+    const seconds = Math.max(0, mono - this.last.mono) / 1000;
+    this.joules += estimatedWatts(this.model, this.utilisation) * seconds;
+    this.last = { times, ms: this.now(), mono };
   }
 
   read(): MeterReading {

@@ -63,6 +63,7 @@ export type {
 } from './snapshot.ts';
 export type {
   DomainReading,
+  ExcludedTime,
   Meter,
   MeterAssumption,
   MeterName,

@@ -1,32 +1,32 @@
 /**
  * Integrates power samples into energy: the trapezoid rule between samples (power taken
  * as linear in between), with the cumulative joules kept at each recent sample so the
- * energy at any moment inside the history can be read back exactly.
+ * energy at any moment inside the history can be read back exactly. An interval the
+ * caller judged implausible (a clock step, a gap far beyond the sampling interval) is
+ * skipped: no energy accrues over it, and it is counted in `excluded` with its reason.
  */
+import type { ExcludedTime } from './types.ts';
 
 export interface IntegratorOptions {
   /** Samples kept for reading past moments (default 600: a minute at 10 Hz). */
   history?: number;
-  /** A gap longer than this between samples is bridged but counted (default 5000 ms). */
-  maxGapMs?: number;
 }
 
 export class PowerIntegrator {
   private readonly history: number;
-  private readonly maxGapMs: number;
   private times: number[] = [];
   private watts: number[] = [];
   private joules: number[] = [];
+  /** skipped[i]: the interval from sample i - 1 to sample i was not integrated. */
+  private skipped: boolean[] = [];
   private total = 0;
-  /** Gaps longer than maxGapMs that were bridged, and their summed length. */
-  gaps = 0;
-  gapMs = 0;
   /** Samples refused because their time did not advance. */
   rejected = 0;
+  /** Intervals left out by skipTo(); null while none was. */
+  excluded: ExcludedTime | null = null;
 
   constructor(options: IntegratorOptions = {}) {
     this.history = Math.max(2, options.history ?? 600);
-    this.maxGapMs = options.maxGapMs ?? 5000;
   }
 
   get sampleCount(): number {
@@ -59,22 +59,30 @@ export class PowerIntegrator {
         this.rejected++;
         return;
       }
-      const dt = timeMs - lastT;
-      if (dt > this.maxGapMs) {
-        this.gaps++;
-        this.gapMs += dt;
-      }
-      this.total += ((lastW + watts) / 2) * (dt / 1000);
+      this.total += ((lastW + watts) / 2) * ((timeMs - lastT) / 1000);
     }
-    this.times.push(timeMs);
-    this.watts.push(watts);
-    this.joules.push(this.total);
-    if (this.times.length > 2 * this.history) {
-      const drop = this.times.length - this.history;
-      this.times = this.times.slice(drop);
-      this.watts = this.watts.slice(drop);
-      this.joules = this.joules.slice(drop);
+    this.push(timeMs, watts, false);
+  }
+
+  /**
+   * Adds a sample without integrating the interval since the previous one, which is
+   * counted as `excludedMs` of time left out, for `reason`. A sample whose time went
+   * back (a clock stepped back) starts the history afresh: its times must increase.
+   */
+  skipTo(timeMs: number, watts: number, excludedMs: number, reason: string): void {
+    const lastT = this.times.at(-1);
+    if (lastT !== undefined && !(timeMs > lastT)) {
+      this.times = [];
+      this.watts = [];
+      this.joules = [];
+      this.skipped = [];
     }
+    this.excluded = {
+      ms: (this.excluded?.ms ?? 0) + excludedMs,
+      intervals: (this.excluded?.intervals ?? 0) + 1,
+      last: reason,
+    };
+    this.push(timeMs, watts, this.times.length > 0);
   }
 
   /**
@@ -96,6 +104,7 @@ export class PowerIntegrator {
       if (this.times[mid]! <= timeMs) lo = mid;
       else hi = mid;
     }
+    if (this.skipped[hi]) return this.joules[lo]!;
     const t0 = this.times[lo]!;
     const t1 = this.times[hi]!;
     const p0 = this.watts[lo]!;
@@ -112,5 +121,19 @@ export class PowerIntegrator {
       return this.total + lastW * ((timeMs - last) / 1000);
     }
     return this.joulesAt(timeMs);
+  }
+
+  private push(timeMs: number, watts: number, skipped: boolean): void {
+    this.times.push(timeMs);
+    this.watts.push(watts);
+    this.joules.push(this.total);
+    this.skipped.push(skipped);
+    if (this.times.length > 2 * this.history) {
+      const drop = this.times.length - this.history;
+      this.times = this.times.slice(drop);
+      this.watts = this.watts.slice(drop);
+      this.joules = this.joules.slice(drop);
+      this.skipped = this.skipped.slice(drop);
+    }
   }
 }

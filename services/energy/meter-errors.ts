@@ -45,6 +45,19 @@ export function statusFromError(error: unknown, what: string): MeterStatus {
   return { state: 'error', reason: `${what}: ${message}`, fix: null };
 }
 
+/**
+ * A failed read in words, for a reason: `EISDIR (illegal operation on a directory)`,
+ * or the message of an error without an errno code.
+ */
+export function describeReadError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = errnoCode(error);
+  if (code === undefined) return message;
+  // Node's messages read `EACCES: permission denied, open '/path'`.
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2).split(',')[0] : '';
+  return text ? `${code} (${text})` : code;
+}
+
 /** The errno code of a Node file-system error, if any. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {

@@ -59,6 +59,8 @@ export interface EnergyMonitorOptions extends EnergyOptions {
   extraMeters?: readonly Meter[];
   /** Wall clock in ms (tests give a fake one; default Date.now). */
   now?: () => number;
+  /** Monotonic clock in ms, for durations the meters integrate (default performance.now). */
+  monotonicNow?: () => number;
   /** Attribute to this process from start (default true). */
   attributeSelf?: boolean;
   /** This process's name in `processes` (a node's name). */
@@ -147,6 +149,7 @@ class Monitor implements EnergyMonitor {
       onWarning,
       extraMeters,
       now,
+      monotonicNow,
       attributeSelf,
       selfName,
       meteredBy,
@@ -170,7 +173,14 @@ class Monitor implements EnergyMonitor {
     const c = this.config;
     for (const name of c.meters) {
       if (name === 'rapl') {
-        this.all.push(new RaplMeter({ root: c.powercapRoot, files: this.files, now: this.now }));
+        this.all.push(
+          new RaplMeter({
+            root: c.powercapRoot,
+            files: this.files,
+            now: this.now,
+            ...(monotonicNow !== undefined ? { monotonicNow } : {}),
+          }),
+        );
       } else if (name === 'nvidia-smi') {
         this.all.push(new NvidiaSmiMeter(c.nvidiaSmi));
       } else if (name === 'estimate') {
@@ -180,6 +190,7 @@ class Monitor implements EnergyMonitor {
             procRoot: c.procRoot,
             files: this.files,
             now: this.now,
+            ...(monotonicNow !== undefined ? { monotonicNow } : {}),
           }),
         );
       } else if (c.external !== null) {
@@ -419,6 +430,11 @@ class Monitor implements EnergyMonitor {
     return this.all.filter((m) => this.statusOf(m).state === 'working');
   }
 
+  /** Meters that started working, whatever their state now: polling is how they recover. */
+  private started(): Meter[] {
+    return this.all.filter((m) => this.statuses.get(m)?.state === 'working');
+  }
+
   private machineTimes(): CpuTimes | null {
     try {
       this.stat ??= new CpuTimesReader(this.config.procRoot, this.files);
@@ -448,12 +464,12 @@ class Monitor implements EnergyMonitor {
   }
 
   private schedulePolling(): void {
-    const bounds = this.working()
+    const bounds = this.started()
       .map((m) => m.maxPollIntervalMs())
       .filter((b): b is number => b !== null);
     const period = Math.max(10, Math.min(this.config.pollMs, ...bounds));
     this.timer = setInterval(() => {
-      for (const m of this.working()) m.poll();
+      for (const m of this.started()) m.poll();
       const nowMs = this.now();
       if (this.table.due(nowMs)) this.table.advance(this.moment(nowMs, this.attributedReadings()));
     }, period);

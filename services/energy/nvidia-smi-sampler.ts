@@ -2,11 +2,14 @@
  * One long-lived `nvidia-smi --query-gpu=... -lms <period>` process, shared by every
  * meter in this process that asks for the same query (acquireSampler), restarted when
  * it dies. It turns each line into a sample and keeps the offset between nvidia-smi's
- * clock (local time, read as if UTC) and this process's wall clock.
+ * clock (local time, read as if UTC) and this process's wall clock. It is stopped with
+ * SIGTERM, then SIGKILL after a grace period (owned-children.ts): an nvidia-smi that
+ * ignores SIGTERM, or hangs in the driver, cannot hold a shutdown up.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { parseNvsmiTimestamp, parsePowerField, parseQueryLine } from './nvidia-smi-format.ts';
+import { spawnOwned, stopOwned } from './owned-children.ts';
 
 export interface NvsmiSample {
   index: number;
@@ -14,6 +17,8 @@ export interface NvsmiSample {
   deviceMs: number;
   /** Date.now() when the line arrived. */
   arrivalMs: number;
+  /** performance.now() when the line arrived: for intervals, immune to clock steps. */
+  arrivalMonoMs: number;
   /** Watts per queried power field; null for `[N/A]` and the like. */
   power: Map<string, number | null>;
 }
@@ -25,6 +30,8 @@ export interface SamplerOptions {
   powerFields: readonly string[];
   /** First restart delay; doubles while the process keeps dying within 5 s (cap 30 s). */
   restartDelayMs: number;
+  /** Between SIGTERM and SIGKILL when the process is stopped. */
+  stopGraceMs: number;
 }
 
 type Listener = (sample: NvsmiSample) => void;
@@ -53,7 +60,7 @@ export class NvidiaSmiSampler {
   badLines = 0;
   lastExit: string | null = null;
   lastStderr = '';
-  /** Date.now() when the process was last seen not running, or null while it runs. */
+  /** performance.now() when the process was last seen not running, or null while it runs. */
   downSince: number | null = null;
   /** The process's pid, for measuring its own CPU use. */
   pid: number | undefined;
@@ -91,10 +98,10 @@ export class NvidiaSmiSampler {
     this.restartTimer = null;
     const child = this.child;
     if (child === null) return;
-    await new Promise<void>((resolve) => {
-      child.once('close', () => resolve());
-      child.kill('SIGTERM');
-    });
+    const outcome = await stopOwned(child, this.options.stopGraceMs);
+    if (outcome === 'still-running') {
+      this.lastExit = `still running after SIGKILL (pid ${child.pid}): stuck in the driver?`;
+    }
   }
 
   private spawnChild(): void {
@@ -104,10 +111,10 @@ export class NvidiaSmiSampler {
       '-lms',
       String(this.options.periodMs),
     ];
-    const child = spawn(this.options.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnOwned(this.options.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.pid = child.pid;
-    this.startedAt = Date.now();
+    this.startedAt = performance.now();
     this.downSince = null;
     let stderr = '';
     child.stderr?.setEncoding('utf8');
@@ -115,7 +122,7 @@ export class NvidiaSmiSampler {
       stderr = (stderr + chunk).slice(-2000);
     });
     const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => this.onLine(line, Date.now()));
+    lines.on('line', (line) => this.onLine(line, Date.now(), performance.now()));
     let spawnError: string | null = null;
     child.once('error', (error) => {
       spawnError = error.message;
@@ -124,7 +131,7 @@ export class NvidiaSmiSampler {
       lines.close();
       this.child = null;
       this.pid = undefined;
-      this.downSince = Date.now();
+      this.downSince = performance.now();
       this.lastStderr = stderr.trim();
       this.lastExit = spawnError ?? (signal !== null ? `killed by ${signal}` : `exit code ${code}`);
       if (this.stopping) return;
@@ -135,7 +142,7 @@ export class NvidiaSmiSampler {
   private scheduleRestart(): void {
     // A process that ran a while gets the base delay again; one that keeps dying at
     // once waits twice as long each time.
-    if (Date.now() - this.startedAt >= 5000) this.delayMs = this.options.restartDelayMs;
+    if (performance.now() - this.startedAt >= 5000) this.delayMs = this.options.restartDelayMs;
     const delay = this.delayMs;
     this.delayMs = Math.min(this.delayMs * 2, MAX_RESTART_DELAY_MS);
     this.restartTimer = setTimeout(() => {
@@ -147,7 +154,7 @@ export class NvidiaSmiSampler {
     this.restartTimer.unref();
   }
 
-  private onLine(line: string, arrivalMs: number): void {
+  private onLine(line: string, arrivalMs: number, arrivalMonoMs: number): void {
     if (line.trim() === '') return;
     const values = parseQueryLine(line, this.fields);
     const deviceMs = values === null ? null : parseNvsmiTimestamp(values.get('timestamp')!);
@@ -160,7 +167,7 @@ export class NvidiaSmiSampler {
     const power = new Map<string, number | null>();
     for (const field of this.options.powerFields)
       power.set(field, parsePowerField(values.get(field)));
-    const sample: NvsmiSample = { index, deviceMs, arrivalMs, power };
+    const sample: NvsmiSample = { index, deviceMs, arrivalMs, arrivalMonoMs, power };
     for (const listener of this.listeners) listener(sample);
   }
 

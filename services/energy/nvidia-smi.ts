@@ -6,15 +6,10 @@
  * nvmlDeviceGetPowerUsage), which lags a changing load. Feature detection asks for both
  * and falls back per GPU. Energy is whole-device: every process on the GPU is in it.
  */
-import { execFile } from 'node:child_process';
+import { describeEnd, runBounded } from './bounded-command.ts';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import { PowerIntegrator } from './integrator.ts';
-import {
-  errnoCode,
-  MeterNotSupportedError,
-  MeterUnavailableError,
-  statusFromError,
-} from './meter-errors.ts';
+import { MeterNotSupportedError, MeterUnavailableError, statusFromError } from './meter-errors.ts';
 import { invalidQueryField, parsePowerField, parseQueryLine } from './nvidia-smi-format.ts';
 import {
   acquireSampler,
@@ -22,6 +17,8 @@ import {
   type NvsmiSample,
   releaseSampler,
 } from './nvidia-smi-sampler.ts';
+import { defaultMaxGapMs, GAP_FLOOR_MS, GAP_PERIODS, implausibleInterval } from './sample-gaps.ts';
+import { defaultStaleAfterMs, staleBoundSource, withStaleness } from './staleness.ts';
 import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
 
 /** The assumption that says how nvidia-smi's local timestamps map to wall-clock time. */
@@ -43,6 +40,8 @@ export interface NvidiaSmiOptions {
   firstSampleTimeoutMs?: number;
   /** Time limit for the detection query (default 10000 ms). */
   detectTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when nvidia-smi is stopped (default 2000 ms). */
+  stopGraceMs?: number;
   /**
    * wall ms = nvidia-smi timestamp (read as UTC) + this. Default: measured from the
    * arrival times (robust to any time zone). Give 0 when the timestamps are UTC.
@@ -50,6 +49,16 @@ export interface NvidiaSmiOptions {
   clockOffsetMs?: number;
   /** Samples kept per GPU for reading past moments (default 600). */
   history?: number;
+  /**
+   * Two samples further apart than this are not bridged: the interval is left out and
+   * flagged (default: 10 sample periods, at least 5000 ms; sample-gaps.ts).
+   */
+  maxGapMs?: number;
+  /**
+   * A GPU whose latest power sample is older than this makes the meter `error` until
+   * samples return (default: 10 sample periods, at least 2000 ms; staleness.ts).
+   */
+  staleAfterMs?: number;
 }
 
 export interface GpuPower {
@@ -74,39 +83,35 @@ const NO_POWER_FIX =
   'this GPU (or its virtual slice: vGPU, MIG) does not report power; measure at the wall ' +
   'with an external meter instead';
 
-function run(
+async function run(
   path: string,
   args: string[],
   timeoutMs: number,
+  stopGraceMs: number,
 ): Promise<{ code: number; output: string; errno?: string }> {
-  return new Promise((resolve) => {
-    execFile(path, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`;
-      if (error === null) {
-        resolve({ code: 0, output });
-        return;
-      }
-      const timedOut = (error as { killed?: boolean }).killed === true;
-      const errno = timedOut ? `no answer within ${timeoutMs} ms` : errnoCode(error);
-      const code =
-        typeof (error as { code?: unknown }).code === 'number'
-          ? (error as { code: number }).code
-          : -1;
-      resolve({ code, output, ...(errno !== undefined ? { errno } : {}) });
-    });
-  });
+  const result = await runBounded(path, args, { timeoutMs, stopGraceMs });
+  const output = `${result.stdout}${result.stderr}`;
+  if (result.code === 0) return { code: 0, output };
+  const failed = result.spawnError !== null || result.stopped !== null;
+  return {
+    code: result.code ?? -1,
+    output,
+    ...(failed ? { errno: describeEnd(result, { timeoutMs, stopGraceMs }) } : {}),
+  };
 }
 
 /** Asks nvidia-smi which power fields each GPU reports. Throws MeterUnavailableError. */
 export async function detectNvidiaSmi(
   path: string = ENERGY_DEFAULTS.nvidiaSmi.path,
   timeoutMs: number = ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
+  stopGraceMs: number = ENERGY_DEFAULTS.nvidiaSmi.stopGraceMs,
 ): Promise<NvidiaSmiDetection> {
   let fields = ['index', INSTANT, AVERAGED];
   let result = await run(
     path,
     [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'],
     timeoutMs,
+    stopGraceMs,
   );
   if (result.errno === 'ENOENT') {
     throw new MeterNotSupportedError(
@@ -125,6 +130,7 @@ export async function detectNvidiaSmi(
       path,
       [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'],
       timeoutMs,
+      stopGraceMs,
     );
   }
   const firstLine = result.output.trim().split('\n')[0] ?? '';
@@ -186,6 +192,8 @@ export class NvidiaSmiMeter implements Meter {
   private sampler: NvidiaSmiSampler | null = null;
   private unsubscribe: (() => void) | null = null;
   private integrators = new Map<number, PowerIntegrator>();
+  /** Per GPU, the monotonic arrival time of its latest integrated sample. */
+  private lastArrival = new Map<number, number>();
   private waiters: Waiter[] = [];
   private firstSamples: (() => void) | null = null;
   private current: MeterStatus = {
@@ -207,6 +215,7 @@ export class NvidiaSmiMeter implements Meter {
       this.detection = await detectNvidiaSmi(
         this.path,
         this.options.detectTimeoutMs ?? ENERGY_DEFAULTS.nvidiaSmi.detectTimeoutMs,
+        this.stopGraceMs(),
       );
     } catch (error) {
       this.current = statusFromError(error, 'nvidia-smi');
@@ -225,6 +234,7 @@ export class NvidiaSmiMeter implements Meter {
       periodMs: this.periodMs,
       powerFields,
       restartDelayMs: this.restartDelayMs(),
+      stopGraceMs: this.stopGraceMs(),
     });
     const firstSamples = new Promise<void>((resolve) => {
       this.firstSamples = resolve;
@@ -273,17 +283,35 @@ export class NvidiaSmiMeter implements Meter {
     const s = this.sampler;
     const restarts =
       s.restarts > 0
-        ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps bridged linearly`
+        ? `; nvidia-smi restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} (last: ${s.lastExit}${s.lastStderr ? `, ${s.lastStderr.split('\n')[0]}` : ''}), gaps up to ${(this.maxGapMs() / 1000).toFixed(1)} s bridged linearly`
         : '';
-    const downFor = s.downSince === null ? 0 : Date.now() - s.downSince;
-    if (downFor > Math.max(10_000, 5 * this.restartDelayMs())) {
-      return {
-        state: 'error',
-        reason: `nvidia-smi: not running for ${(downFor / 1000).toFixed(0)} s (${s.lastExit})${restarts}`,
-        fix: 'run `nvidia-smi` by itself to see why it fails',
-      };
+    const working = { ...this.current, reason: `${this.describe()}${restarts}` };
+    const stalest = this.stalestGpu();
+    const detail = s.running
+      ? 'nvidia-smi is running but prints no power for it (wedged in the driver?)'
+      : `nvidia-smi is not running (last: ${s.lastExit}); restarts are under way`;
+    return withStaleness(
+      working,
+      'nvidia-smi',
+      `power sample from gpu${stalest?.index}`,
+      stalest?.ageMs ?? null,
+      this.staleAfterMs(),
+      `${detail}${restarts}`,
+      'run `nvidia-smi -lms 100 --query-gpu=timestamp,index,power.draw --format=csv` by hand to see whether it hangs or fails',
+    );
+  }
+
+  /** The GPU whose latest power sample is oldest, and its age (monotonic ms). */
+  private stalestGpu(): { index: number; ageMs: number } | null {
+    const now = performance.now();
+    let stalest: { index: number; ageMs: number } | null = null;
+    for (const index of this.integrators.keys()) {
+      const arrival = this.lastArrival.get(index);
+      if (arrival === undefined) continue;
+      const ageMs = now - arrival;
+      if (stalest === null || ageMs > stalest.ageMs) stalest = { index, ageMs };
     }
-    return { ...this.current, reason: `${this.describe()}${restarts}` };
+    return stalest;
   }
 
   updatePeriodMs(): number | null {
@@ -350,6 +378,21 @@ export class NvidiaSmiMeter implements Meter {
             : 'measured: the least arrival time minus nvidia-smi timestamp seen, so it includes the least pipe delay',
       });
     }
+    out.push({
+      name: 'longest gap bridged between samples',
+      value: this.maxGapMs(),
+      unit: 'ms',
+      source:
+        this.options.maxGapMs !== undefined
+          ? 'edgeshift option'
+          : `assumed: ${GAP_PERIODS} sample periods, at least ${GAP_FLOOR_MS} ms; a longer gap or a clock step is left out and flagged (excluded)`,
+    });
+    out.push({
+      name: 'stale after (no power sample for)',
+      value: this.staleAfterMs(),
+      unit: 'ms',
+      source: staleBoundSource(this.periodMs, 'sample', this.options.staleAfterMs !== undefined),
+    });
     for (const g of this.detection?.gpus ?? []) {
       out.push({
         name: `gpu${g.index} power field`,
@@ -377,6 +420,10 @@ export class NvidiaSmiMeter implements Meter {
     return this.options.restartDelayMs ?? ENERGY_DEFAULTS.nvidiaSmi.restartDelayMs;
   }
 
+  private stopGraceMs(): number {
+    return this.options.stopGraceMs ?? ENERGY_DEFAULTS.nvidiaSmi.stopGraceMs;
+  }
+
   private offsetMs(): number | null {
     return this.options.clockOffsetMs ?? this.sampler?.offsetMs ?? null;
   }
@@ -398,7 +445,7 @@ export class NvidiaSmiMeter implements Meter {
       this.skippedSamples++;
       return;
     }
-    integrator.add(sample.deviceMs, watts);
+    this.integrate(integrator, sample, watts);
     if (
       this.firstSamples !== null &&
       [...this.integrators.values()].every((i) => i.sampleCount > 0)
@@ -416,6 +463,32 @@ export class NvidiaSmiMeter implements Meter {
     }
   }
 
+  /** Adds the sample, or skips the interval before it when that is implausible. */
+  private integrate(integrator: PowerIntegrator, sample: NvsmiSample, watts: number): void {
+    const last = integrator.lastTimeMs;
+    const arrival = this.lastArrival.get(sample.index);
+    this.lastArrival.set(sample.index, sample.arrivalMonoMs);
+    const judged =
+      last === null || arrival === undefined
+        ? null
+        : implausibleInterval({
+            sampleDtMs: sample.deviceMs - last,
+            arrivalDtMs: sample.arrivalMonoMs - arrival,
+            maxGapMs: this.maxGapMs(),
+            what: `nvidia-smi gpu${sample.index}`,
+          });
+    if (judged === null) integrator.add(sample.deviceMs, watts);
+    else integrator.skipTo(sample.deviceMs, watts, judged.excludedMs, judged.reason);
+  }
+
+  private maxGapMs(): number {
+    return this.options.maxGapMs ?? defaultMaxGapMs(this.periodMs);
+  }
+
+  private staleAfterMs(): number {
+    return this.options.staleAfterMs ?? defaultStaleAfterMs(this.periodMs);
+  }
+
   private readingAtDevice(deviceMs: number | null, held: boolean): MeterReading {
     const offset = this.offsetMs() ?? 0;
     const warnings: string[] = [];
@@ -425,7 +498,14 @@ export class NvidiaSmiMeter implements Meter {
       if (integrator !== undefined && deviceMs !== null) {
         joules = held ? integrator.joulesAtOrHeld(deviceMs) : integrator.joulesAt(deviceMs);
       }
-      return { domain: `gpu${g.index}`, joules, provenance: 'integrated' as const, within: null };
+      const domain: DomainReading = {
+        domain: `gpu${g.index}`,
+        joules,
+        provenance: 'integrated',
+        within: null,
+      };
+      if (integrator?.excluded) domain.excluded = { ...integrator.excluded };
+      return domain;
     });
     if (held) {
       warnings.push(

@@ -38,9 +38,14 @@ export const energyOptionsSchema = z
         restartDelayMs: positive().optional(),
         firstSampleTimeoutMs: positive().optional(),
         detectTimeoutMs: positive().optional(),
+        stopGraceMs: positive().optional(),
         /** Default: measured from the arrival times (robust to any time zone). */
         clockOffsetMs: z.number().optional(),
         history: z.number().int().min(2).optional(),
+        /** Default: 10 sample periods, at least 5000 ms (sample-gaps.ts). */
+        maxGapMs: positive().optional(),
+        /** Default: 10 sample periods, at least 2000 ms (staleness.ts). */
+        staleAfterMs: positive().optional(),
       })
       .optional(),
     estimate: z
@@ -67,6 +72,11 @@ export const energyOptionsSchema = z
         /** Default: the poll period. */
         updatePeriodMs: positive().optional(),
         timeoutMs: positive().optional(),
+        stopGraceMs: positive().optional(),
+        /** Default: 10 poll periods, at least 5000 ms (sample-gaps.ts). */
+        maxGapMs: positive().optional(),
+        /** Default: 10 poll periods, at least 2000 ms (staleness.ts). */
+        staleAfterMs: positive().optional(),
       })
       .refine((e) => (e.command === undefined) !== (e.url === undefined), {
         message: 'give exactly one of command or url',
@@ -117,9 +127,14 @@ export interface NvidiaSmiSettings {
   readonly restartDelayMs: number;
   readonly firstSampleTimeoutMs: number;
   readonly detectTimeoutMs: number;
+  readonly stopGraceMs: number;
   /** Absent: measured from the arrival times. */
   readonly clockOffsetMs?: number;
   readonly history: number;
+  /** Absent: 10 sample periods, at least 5000 ms. */
+  readonly maxGapMs?: number;
+  /** Absent: 10 sample periods, at least 2000 ms. */
+  readonly staleAfterMs?: number;
 }
 
 export interface ExternalSettings {
@@ -130,6 +145,11 @@ export interface ExternalSettings {
   readonly pollMs: number;
   readonly updatePeriodMs: number;
   readonly timeoutMs: number;
+  readonly stopGraceMs: number;
+  /** Absent: 10 poll periods, at least 5000 ms. */
+  readonly maxGapMs?: number;
+  /** Absent: 10 poll periods, at least 2000 ms. */
+  readonly staleAfterMs?: number;
 }
 
 export interface AgentSettings {
@@ -209,6 +229,9 @@ export function resolveEnergyConfig(input: unknown = {}): EnergyConfig {
             pollMs: externalPollMs,
             updatePeriodMs: external.updatePeriodMs ?? externalPollMs,
             timeoutMs: external.timeoutMs ?? d.external.timeoutMs,
+            stopGraceMs: external.stopGraceMs ?? d.external.stopGraceMs,
+            ...(external.maxGapMs !== undefined ? { maxGapMs: external.maxGapMs } : {}),
+            ...(external.staleAfterMs !== undefined ? { staleAfterMs: external.staleAfterMs } : {}),
           },
     pollMs: options.pollMs ?? d.pollMs,
     window: {

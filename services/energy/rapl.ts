@@ -14,25 +14,40 @@
  *
  * `energy_uj` is a counter that wraps at `max_energy_range_uj`; each zone is read at
  * least twice per wrap period at the highest power we allow for, so no wrap is missed.
+ * A decrease is a wrap only if the wrapped delta fits that power over the time since the
+ * previous read (monotonic clock); otherwise the counter was reset (a driver reload,
+ * firmware), and the interval is left out and flagged rather than read as a full range.
  * Since the PLATYPUS fix (CVE-2020-8694, Linux 5.10 and stable backports) `energy_uj`
- * is mode 0400, readable by root only.
+ * is mode 0400, readable by root only. A zone that was read and then cannot be (its file
+ * gone, denied, a driver unloaded) makes the meter `error`, naming the file and the
+ * errno; every poll tries it again, and the meter works again once it reads: the counter
+ * ran on meanwhile, so nothing is lost unless it wrapped more than once.
  */
 import { join } from 'node:path';
 import { ENERGY_DEFAULTS } from './defaults.ts';
 import {
+  describeReadError,
   errnoCode,
   MeterNotSupportedError,
   MeterPermissionError,
   statusFromError,
 } from './meter-errors.ts';
 import { type FileAccess, type FileReader, nodeFileAccess, openReader } from './sysfs.ts';
-import type { DomainReading, Meter, MeterAssumption, MeterReading, MeterStatus } from './types.ts';
+import type {
+  DomainReading,
+  ExcludedTime,
+  Meter,
+  MeterAssumption,
+  MeterReading,
+  MeterStatus,
+} from './types.ts';
 
 export const DEFAULT_POWERCAP_ROOT = ENERGY_DEFAULTS.powercapRoot;
 
 /**
- * The highest power one RAPL domain is assumed to draw, for the polling bound: 1 kW is
- * well above the TDP of current server packages (a few hundred watts).
+ * The highest power one RAPL domain is assumed to draw, for the polling bound and to
+ * tell a wrap from a reset: 1 kW is well above the TDP of current server packages (a
+ * few hundred watts; 500 W for the largest in cpu-table.ts).
  */
 export const DEFAULT_MAX_DOMAIN_WATTS = 1000;
 
@@ -59,8 +74,10 @@ export interface RaplOptions {
   files?: FileAccess;
   /** Highest power one domain may draw, for the wrap-safe polling bound (default 1000 W). */
   maxDomainWatts?: number;
-  /** Wall clock in ms (tests give a fake one). */
+  /** Wall clock in ms, for the readings' times (tests give a fake one). */
   now?: () => number;
+  /** Monotonic clock in ms, for the time between reads (default performance.now). */
+  monotonicNow?: () => number;
 }
 
 export interface RaplZone {
@@ -138,9 +155,14 @@ interface ZoneState {
   zone: RaplZone;
   energy: FileReader;
   lastUj: number | null;
+  /** Monotonic time of the last successful read. */
+  lastMono: number | null;
   joules: number;
-  /** Why this zone cannot be read; null while it can. */
+  /** Intervals left out (counter resets, decreases with no known range). */
+  excluded: ExcludedTime | null;
+  /** Why this zone cannot be read now (its path and errno); null while it can. */
   problem: string | null;
+  /** The latest failure was a permission one (EACCES, EPERM). */
   unreadable: boolean;
 }
 
@@ -150,10 +172,15 @@ export class RaplMeter implements Meter {
   private readonly files: FileAccess;
   private readonly maxDomainWatts: number;
   private readonly now: () => number;
+  private readonly monotonicNow: () => number;
   private zones: ZoneState[] = [];
   private current: MeterStatus = { state: 'disabled', reason: 'RAPL: not started', fix: null };
-  /** Counter decreases handled as a wrap, and decreases that could not be (range unknown). */
+  /**
+   * Counter decreases read as a wrap; as a reset (a wrap would mean more than
+   * maxDomainWatts); and those that could not be told apart (range unknown).
+   */
   wraps = 0;
+  resets = 0;
   lostDeltas = 0;
 
   constructor(options: RaplOptions = {}) {
@@ -161,6 +188,7 @@ export class RaplMeter implements Meter {
     this.files = options.files ?? nodeFileAccess;
     this.maxDomainWatts = options.maxDomainWatts ?? DEFAULT_MAX_DOMAIN_WATTS;
     this.now = options.now ?? Date.now;
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
   }
 
   async start(): Promise<MeterStatus> {
@@ -170,7 +198,9 @@ export class RaplMeter implements Meter {
         zone,
         energy: openReader(this.files, join(zone.dir, 'energy_uj'), 64),
         lastUj: null,
+        lastMono: null,
         joules: 0,
+        excluded: null,
         problem: null,
         unreadable: false,
       }));
@@ -200,7 +230,19 @@ export class RaplMeter implements Meter {
   }
 
   status(): MeterStatus {
-    return this.current;
+    if (this.current.state !== 'working') return this.current;
+    // A zone read before that fails now: the meter's figures stopped, say so.
+    const failed = this.zones.filter((z) => z.problem !== null && z.lastUj !== null);
+    if (failed.length === 0) {
+      return { state: 'working', reason: this.describe(), fix: this.partialFix() };
+    }
+    return {
+      state: 'error',
+      reason: `RAPL: ${failed.map((z) => z.problem).join('; ')}; tried again at every poll`,
+      fix: failed.some((z) => z.unreadable)
+        ? RAPL_PERMISSION_FIX
+        : 'check the zone is still there (`ls /sys/class/powercap`; `lsmod | grep rapl`: was the driver unloaded?)',
+    };
   }
 
   updatePeriodMs(): number | null {
@@ -232,10 +274,10 @@ export class RaplMeter implements Meter {
     const ranges = this.zones.map((z) => z.zone.maxRangeUj).filter((r): r is number => r !== null);
     const out: MeterAssumption[] = [
       {
-        name: 'max domain power (polling bound)',
+        name: 'max domain power (polling bound; a larger wrapped delta is a reset)',
         value: this.maxDomainWatts,
         unit: 'W',
-        source: 'edgeshift default, above any current server package TDP',
+        source: 'assumed: edgeshift default, above any current server package TDP',
       },
     ];
     if (ranges.length > 0) {
@@ -261,7 +303,6 @@ export class RaplMeter implements Meter {
   }
 
   private readZone(z: ZoneState): void {
-    if (z.unreadable) return;
     let uj: number;
     try {
       const text = z.energy.read().trim();
@@ -270,24 +311,49 @@ export class RaplMeter implements Meter {
     } catch (error) {
       const code = errnoCode(error);
       z.unreadable = code === 'EACCES' || code === 'EPERM';
+      const path = join(z.zone.dir, 'energy_uj');
       z.problem = z.unreadable
-        ? `${join(z.zone.dir, 'energy_uj')} is unreadable by this user`
-        : `${join(z.zone.dir, 'energy_uj')}: ${error instanceof Error ? error.message : error}`;
+        ? `${path} is unreadable by this user: ${describeReadError(error)}`
+        : `${path}: ${describeReadError(error)}`;
       return;
     }
     z.problem = null;
-    if (z.lastUj !== null) {
-      if (uj >= z.lastUj) {
-        z.joules += (uj - z.lastUj) / 1e6;
-      } else if (z.zone.maxRangeUj !== null) {
-        // The counter wrapped once (polling is fast enough that it cannot wrap twice).
-        z.joules += (z.zone.maxRangeUj - z.lastUj + uj) / 1e6;
-        this.wraps++;
-      } else {
-        this.lostDeltas++;
-      }
+    z.unreadable = false;
+    const mono = this.monotonicNow();
+    if (z.lastUj !== null && z.lastMono !== null) {
+      if (uj >= z.lastUj) z.joules += (uj - z.lastUj) / 1e6;
+      else this.decrease(z, uj, mono - z.lastMono);
     }
     z.lastUj = uj;
+    z.lastMono = mono;
+  }
+
+  /** energy_uj went down: one wrap if that is plausible, else a reset that counts nothing. */
+  private decrease(z: ZoneState, uj: number, elapsedMs: number): void {
+    const path = join(z.zone.dir, 'energy_uj');
+    const fell = `${path} fell from ${(z.lastUj! / 1e6).toFixed(1)} J to ${(uj / 1e6).toFixed(1)} J`;
+    const seconds = `${(elapsedMs / 1000).toFixed(1)} s`;
+    let reason: string;
+    if (z.zone.maxRangeUj === null) {
+      this.lostDeltas++;
+      reason = `${fell}, and max_energy_range_uj is unreadable: a wrap cannot be told from a reset, so nothing is counted for those ${seconds}`;
+    } else {
+      const wrappedJ = (z.zone.maxRangeUj - z.lastUj! + uj) / 1e6;
+      // Polling is fast enough that the counter cannot wrap twice between reads.
+      if (wrappedJ <= (this.maxDomainWatts * elapsedMs) / 1000) {
+        z.joules += wrappedJ;
+        this.wraps++;
+        return;
+      }
+      this.resets++;
+      const watts = elapsedMs > 0 ? `${((wrappedJ * 1000) / elapsedMs).toFixed(0)} W` : 'no time';
+      reason = `${fell} in ${seconds}: a wrap would be ${wrappedJ.toFixed(0)} J (${watts}, above the ${this.maxDomainWatts} W ceiling), so the counter was reset; nothing is counted for those ${seconds}`;
+    }
+    z.excluded = {
+      ms: (z.excluded?.ms ?? 0) + elapsedMs,
+      intervals: (z.excluded?.intervals ?? 0) + 1,
+      last: reason,
+    };
   }
 
   /** Sockets summed per domain; a domain with any unreadable zone is null, never partial. */
@@ -301,6 +367,13 @@ export class RaplMeter implements Meter {
         within: z.zone.within,
       };
       d.joules = z.problem !== null || d.joules === null ? null : d.joules + z.joules;
+      if (z.excluded !== null) {
+        d.excluded = {
+          ms: (d.excluded?.ms ?? 0) + z.excluded.ms,
+          intervals: (d.excluded?.intervals ?? 0) + z.excluded.intervals,
+          last: z.excluded.last,
+        };
+      }
       byDomain.set(z.zone.domain, d);
     }
     return [...byDomain.values()];

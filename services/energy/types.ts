@@ -48,6 +48,21 @@ export interface DomainReading {
    * never be added together. Null for a top-level domain.
    */
   within: string | null;
+  /**
+   * What the meter left out of `joules` as implausible, since it started (a clock step,
+   * a gap far beyond the sampling interval, a counter reset); absent when nothing was.
+   */
+  excluded?: ExcludedTime;
+}
+
+/** Time whose energy a meter did not count, and why (a flag, never a guess added in). */
+export interface ExcludedTime {
+  /** The time left out, in ms, summed over the intervals. */
+  ms: number;
+  /** How many intervals were left out. */
+  intervals: number;
+  /** The latest one, in words: what was seen, and why it was not counted. */
+  last: string;
 }
 
 export interface MeterReading {

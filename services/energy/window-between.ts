@@ -32,11 +32,12 @@ function reading(meter: MeterSnapshot): MeterReading | null {
   if (meter.state !== 'working' || meter.asOf === null) return null;
   return {
     timeMs: Date.parse(meter.asOf),
-    domains: meter.domains.map(({ domain, joules, provenance, within }) => ({
+    domains: meter.domains.map(({ domain, joules, provenance, within, excluded }) => ({
       domain,
       joules,
       provenance,
       within,
+      ...(excluded !== undefined ? { excluded } : {}),
     })),
     ...(meter.warnings.length > 0 ? { warnings: meter.warnings } : {}),
   };

@@ -3,7 +3,14 @@
  * window's edges to gross and active (idle-subtracted) joules per meter and domain, with
  * the warnings that make a figure less than exact.
  */
-import type { MeterName, MeterReading, MeterState, Provenance } from './types.ts';
+import type {
+  DomainReading,
+  ExcludedTime,
+  MeterName,
+  MeterReading,
+  MeterState,
+  Provenance,
+} from './types.ts';
 
 export interface IdleDomain {
   domain: string;
@@ -46,6 +53,11 @@ export interface WindowDomainResult {
    */
   attributedJoules: number | null;
   attributedJoulesPerInference: number | null;
+  /**
+   * Time inside the window the meter left out as implausible (a clock step, a gap, a
+   * counter reset): grossJoules lacks its energy. Absent when nothing was left out.
+   */
+  excluded?: ExcludedTime;
 }
 
 export interface WindowMeterResult {
@@ -147,6 +159,20 @@ const perInference = (joules: number | null, inferences: number | null): number 
 const difference = (end: number | null | undefined, begin: number | null | undefined) =>
   end === null || end === undefined || begin === null || begin === undefined ? null : end - begin;
 
+/** What a domain left out between two readings; null when nothing. */
+function excludedBetween(
+  begin: DomainReading,
+  end: DomainReading | undefined,
+): ExcludedTime | null {
+  const intervals = (end?.excluded?.intervals ?? 0) - (begin.excluded?.intervals ?? 0);
+  if (end?.excluded === undefined || intervals <= 0) return null;
+  return {
+    ms: end.excluded.ms - (begin.excluded?.ms ?? 0),
+    intervals,
+    last: end.excluded.last,
+  };
+}
+
 /**
  * One meter's share of a window, over the time between its two readings.
  * `minUpdatePeriods`: how many update periods a window needs.
@@ -184,6 +210,12 @@ export function meterWindow(
     const attributed = input.attributedBegin.has(begin.domain)
       ? difference(input.attributedEnd.get(begin.domain), input.attributedBegin.get(begin.domain))
       : null;
+    const excluded = excludedBetween(begin, last);
+    if (excluded !== null) {
+      warnings.push(
+        `${begin.domain}: ${(excluded.ms / 1000).toFixed(1)} s in ${excluded.intervals} interval${excluded.intervals === 1 ? '' : 's'} left out as implausible, so the figure lacks its energy (latest: ${excluded.last})`,
+      );
+    }
     return {
       domain: begin.domain,
       provenance: begin.provenance,
@@ -196,6 +228,7 @@ export function meterWindow(
       activeJoulesPerInference: perInference(active, inferences),
       attributedJoules: attributed,
       attributedJoulesPerInference: perInference(attributed, inferences),
+      ...(excluded !== null ? { excluded } : {}),
     };
   });
   const sum = (pick: (d: WindowDomainResult) => number | null): number | null => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,8 @@ import {
   IDLE_FRACTION,
 } from '../../services/energy/estimate.ts';
 import { parseCpuInfo, parseProcStat } from '../../services/energy/proc-stat.ts';
+import { type FileAccess, nodeFileAccess } from '../../services/energy/sysfs.ts';
+import { TwoClocks } from './test-support/two-clocks.ts';
 
 /** A /proc/stat with `cpus` CPUs and the given busy and idle ticks on the `cpu` line. */
 function procStat(cpus: number, busy: number, idle: number, steal = 0): string {
@@ -105,23 +107,75 @@ describe('estimate meter', () => {
   it('integrates the model over /proc/stat utilisation, as estimated joules', async () => {
     await writeFile(join(proc, 'cpuinfo'), cpuInfo('Intel(R) Xeon(R) Processor', 2));
     await writeFile(join(proc, 'stat'), procStat(2, 1000, 1000));
-    let now = 1_000_000;
-    const meter = new EstimateMeter({ procRoot: proc, now: () => now });
+    const clock = new TwoClocks();
+    const meter = new EstimateMeter({ procRoot: proc, ...clock.options });
     const status = await meter.start();
     assert.equal(status.state, 'working');
     assert.match(status.reason, /^estimate \(not a measurement\): /);
     // 10 s at 50% busy: (1.48 + 0.5 × 5.52) W × 10 s.
-    now += 10_000;
+    clock.advance(10_000);
     await writeFile(join(proc, 'stat'), procStat(2, 1000 + 1000, 1000 + 1000));
     const first = meter.read();
     assert.equal(first.domains[0]?.provenance, 'estimated');
     assert.ok(Math.abs(first.domains[0]!.joules! - 42.4) < 1e-9);
     // Then 5 s fully busy, with some steal (time the hypervisor gave to others).
-    now += 5_000;
+    clock.advance(5_000);
     await writeFile(join(proc, 'stat'), procStat(2, 2000 + 750, 2000, 250));
     const second = meter.read();
     assert.ok(Math.abs(meter.lastUtilisation() - 0.75) < 1e-12);
     assert.ok(Math.abs(second.domains[0]!.joules! - (42.4 + (1.48 + 0.75 * 5.52) * 5)) < 1e-9);
+  });
+
+  it('integrates over the monotonic clock: a wall-clock step back changes no joule', async () => {
+    await writeFile(join(proc, 'cpuinfo'), cpuInfo('Intel(R) Xeon(R) Processor', 2));
+    await writeFile(join(proc, 'stat'), procStat(2, 1000, 1000));
+    const clock = new TwoClocks();
+    const meter = new EstimateMeter({ procRoot: proc, ...clock.options });
+    await meter.start();
+    clock.advance(10_000);
+    await writeFile(join(proc, 'stat'), procStat(2, 2000, 2000));
+    const before = meter.read();
+    assert.ok(Math.abs(before.domains[0]!.joules! - 42.4) < 1e-9);
+    // NTP steps the wall clock back an hour while 5 s pass, at 50% busy again.
+    clock.stepWall(-3_600_000);
+    clock.advance(5_000);
+    await writeFile(join(proc, 'stat'), procStat(2, 3000, 3000));
+    const after = meter.read();
+    assert.ok(Math.abs(after.domains[0]!.joules! - (42.4 + 21.2)) < 1e-9);
+    // The reading is dated by the wall clock, step and all.
+    assert.equal(after.timeMs, clock.wallMs);
+    assert.equal(after.timeMs - before.timeMs, -3_600_000 + 5_000);
+  });
+
+  it('turns error, naming the file and errno, when /proc/stat fails mid-run, and recovers', async () => {
+    await writeFile(join(proc, 'cpuinfo'), cpuInfo('Intel(R) Xeon(R) Processor', 2));
+    await writeFile(join(proc, 'stat'), procStat(2, 1000, 1000));
+    const clock = new TwoClocks();
+    // Every read opens the file afresh, so the replacement below is seen (see rapl.test.ts).
+    const files: FileAccess = {
+      readText: nodeFileAccess.readText,
+      list: nodeFileAccess.list,
+      exists: nodeFileAccess.exists,
+    };
+    const meter = new EstimateMeter({ procRoot: proc, files, ...clock.options });
+    assert.equal((await meter.start()).state, 'working');
+    // Root reads any file: a directory in its place fails the read as EISDIR.
+    await rm(join(proc, 'stat'));
+    await mkdir(join(proc, 'stat'));
+    clock.advance(10_000);
+    meter.poll();
+    const status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.equal(
+      status.reason,
+      `estimate: ${proc}/stat: EISDIR (illegal operation on a directory); tried again at every poll`,
+    );
+    await rm(join(proc, 'stat'), { recursive: true });
+    await writeFile(join(proc, 'stat'), procStat(2, 2000, 2000));
+    const back = meter.read();
+    assert.equal(meter.status().state, 'working');
+    // The 10 s across the failure at their utilisation (50%): /proc/stat's ticks ran on.
+    assert.ok(Math.abs(back.domains[0]!.joules! - 42.4) < 1e-9);
   });
 
   it('is absent where /proc/stat does not exist', async () => {

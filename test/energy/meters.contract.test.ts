@@ -9,6 +9,7 @@ import { RaplMeter } from '../../services/energy/rapl.ts';
 import { runMeterContract } from './meter.contract.ts';
 import { installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
 import { buildPowercapTree, INTEL_TWO_SOCKETS } from './test-support/powercap-tree.ts';
+import { TwoClocks } from './test-support/two-clocks.ts';
 
 runMeterContract('rapl (two-socket sysfs tree)', async () => {
   const tree = await buildPowercapTree(INTEL_TWO_SOCKETS);
@@ -35,11 +36,11 @@ runMeterContract('estimate (/proc fixture)', async () => {
   const stat = (busy: number) => `cpu  ${busy} 0 0 1000 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n`;
   await writeFile(join(proc, 'stat'), stat(100));
   await writeFile(join(proc, 'cpuinfo'), 'model name\t: Unknown CPU\n');
-  let now = Date.now();
+  const clock = new TwoClocks(Date.now());
   return {
-    meter: new EstimateMeter({ procRoot: proc, now: () => now }),
+    meter: new EstimateMeter({ procRoot: proc, ...clock.options }),
     async advance() {
-      now += 1000;
+      clock.advance(1000);
       await writeFile(join(proc, 'stat'), stat(200));
     },
     cleanup: () => rm(proc, { recursive: true, force: true }),

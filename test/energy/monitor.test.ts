@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { isEdgeshiftError } from '../../services/common/errors.ts';
+import { ExternalMeter } from '../../services/energy/external.ts';
 import { createEnergyMonitor, type EnergyMonitor } from '../../services/energy/monitor.ts';
 import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
@@ -14,7 +16,9 @@ import {
   INTEL_LAPTOP,
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
+import { waitUntil } from './test-support/processes.ts';
 import { SteadyMeter } from './test-support/steady-meter.ts';
+import { TwoClocks } from './test-support/two-clocks.ts';
 
 describe('energy monitor', () => {
   let tree: PowercapTree;
@@ -195,6 +199,39 @@ describe('energy monitor', () => {
         e.code === 'ES_BAD_REQUEST' &&
         /too short for external/.test(e.message),
     );
+  });
+
+  it('reports a meter whose readings went stale as error, keeps polling it, and shows it recover', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgeshift-stale-'));
+    try {
+      const hang = join(dir, 'hang');
+      await writeFile(join(dir, 'watts'), '30\n');
+      const clock = new TwoClocks();
+      const external = new ExternalMeter({
+        command: `if [ -e '${hang}' ]; then sleep 600; fi; cat '${dir}/watts'`,
+        pollMs: 1000,
+        timeoutMs: 200,
+        ...clock.options,
+      });
+      monitor = createEnergyMonitor({ meters: [], extraMeters: [external], pollMs: 50 });
+      await monitor.start();
+      await writeFile(hang, '');
+      clock.advance(10_500);
+      const stale = monitor.snapshot().meters[0]!;
+      assert.equal(stale.state, 'error');
+      assert.match(
+        stale.reason,
+        /^external: the latest reading is 10\.5 s old \(stale after 10\.0 s\)/,
+      );
+      assert.equal(stale.asOf, null, 'no figures are reported as current');
+      assert.deepEqual(stale.domains, []);
+      await rm(hang);
+      // The monitor goes on polling it; the next read that answers makes it current again.
+      await waitUntil(() => monitor!.snapshot().meters[0]!.state === 'working', 'it recovers');
+      assert.notEqual(monitor.snapshot().meters[0]!.asOf, null);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('exports Prometheus counters that promtool accepts', async (t) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -18,8 +18,12 @@ import {
   parsePowerField,
 } from '../../services/energy/nvidia-smi-format.ts';
 import { sharedSamplerCount } from '../../services/energy/nvidia-smi-sampler.ts';
-import type { MeterReading } from '../../services/energy/types.ts';
-import { type FakeNvidiaSmi, installFakeNvidiaSmi } from './test-support/fake-nvidia-smi.ts';
+import type { MeterReading, MeterStatus } from '../../services/energy/types.ts';
+import {
+  type FakeNvidiaSmi,
+  FIXTURE_CSV,
+  installFakeNvidiaSmi,
+} from './test-support/fake-nvidia-smi.ts';
 import { linearEnergy, pointsByGpu } from './test-support/linear-energy.ts';
 
 function gpuJoules(reading: MeterReading, gpu: number): number {
@@ -238,6 +242,95 @@ describe('nvidia-smi meter', () => {
     const expected = linearEnergy(points, startMs - beginOffset, endMs - endOffset);
     const measured = gpuJoules(e, 0) - gpuJoules(b, 0);
     assert.ok(Math.abs(measured - expected) < 1e-6, `${measured} J vs ${expected} J`);
+  });
+
+  for (const [direction, stepMs] of [
+    ['ahead', 3_600_000],
+    ['back', -3_600_000],
+  ] as const) {
+    it(`does not integrate across nvidia-smi's timestamp stepping an hour ${direction}: the interval is left out and flagged`, async () => {
+      // The real capture, its timestamps stepped by an hour from row 60 on (as a clock
+      // step or a time-zone change does), replayed at once: samples kept arriving.
+      const rows = (await readFile(FIXTURE_CSV, 'utf8')).split('\n').filter((l) => l !== '');
+      const stepped = rows.map((row, i) => {
+        if (i < 60) return row;
+        const [stamp, ...rest] = row.split(', ');
+        return [formatNvsmiTimestamp(parseNvsmiTimestamp(stamp!)! + stepMs), ...rest].join(', ');
+      });
+      const csvDir = await mkdtemp(join(tmpdir(), 'edgeshift-stepped-'));
+      try {
+        await writeFile(join(csvDir, 'stepped.csv'), `${stepped.join('\n')}\n`);
+        fake = await installFakeNvidiaSmi({
+          csv: join(csvDir, 'stepped.csv'),
+          replayTimestamps: true,
+        });
+        const m = meter({ path: fake.path, clockOffsetMs: 0 });
+        assert.equal((await m.start()).state, 'working');
+        const lastMs = parseNvsmiTimestamp(stepped.at(-1)!.split(', ')[0]!)!;
+        await waitFor(() => m.read().timeMs === lastMs);
+        const reading = m.read();
+        // The capture's columns: timestamp, power.draw, power.draw.instant, clocks.sm.
+        const points = (part: string[]) =>
+          part.map((row) => {
+            const [stamp, , instant] = row.split(', ');
+            return { t: parseNvsmiTimestamp(stamp!)!, w: Number(instant) };
+          });
+        const before = points(stepped.slice(0, 60));
+        const after = points(stepped.slice(60));
+        const expected =
+          linearEnergy(before, before[0]!.t, before.at(-1)!.t) +
+          linearEnergy(after, after[0]!.t, after.at(-1)!.t);
+        assert.ok(
+          Math.abs(gpuJoules(reading, 0) - expected) < 1e-6,
+          `${gpuJoules(reading, 0)} J vs ${expected} J (bridging the step would add ~${((3600 * 80) / 1000).toFixed(0)} kJ)`,
+        );
+        const excluded = reading.domains[0]!.excluded!;
+        assert.equal(excluded.intervals, 1);
+        assert.ok(excluded.ms < 5000, `the real time left out is short: ${excluded.ms} ms`);
+        assert.match(
+          excluded.last,
+          direction === 'ahead'
+            ? /^nvidia-smi gpu0: the timestamp jumped 3600\.1 s ahead between two samples that arrived \d+\.\d s apart \(a clock step\)/
+            : /^nvidia-smi gpu0: the timestamp went back 3599\.9 s between two samples that arrived \d+\.\d s apart \(a clock step\)/,
+        );
+      } finally {
+        await rm(csvDir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('turns error while nvidia-smi is wedged (SIGSTOP), and recovers with the gap left out', async () => {
+    fake = await installFakeNvidiaSmi();
+    const staleAfterMs = 500;
+    const maxGapMs = 400;
+    const m = meter({ path: fake.path, periodMs: 100, clockOffsetMs: 0, staleAfterMs, maxGapMs });
+    assert.equal((await m.start()).state, 'working');
+    const pid = m.samplerPid()!;
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = performance.now();
+    let stale: MeterStatus | undefined;
+    try {
+      // Stale, and stopped longer than maxGapMs (a slow machine only makes it longer).
+      await waitFor(() => {
+        stale = m.status();
+        return stale.state === 'error' && performance.now() - stoppedAt > maxGapMs + 100;
+      });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.match(
+      stale!.reason,
+      /^nvidia-smi: the latest power sample from gpu0 is \d+\.\d s old \(stale after 0\.5 s\): nvidia-smi is running but prints no power for it \(wedged in the driver\?\)$/,
+    );
+    assert.match(stale!.fix ?? '', /by hand/);
+    await waitFor(() => m.status().state === 'working');
+    const excluded = m.read().domains[0]!.excluded!;
+    assert.equal(excluded.intervals, 1);
+    assert.ok(excluded.ms > maxGapMs, `${excluded.ms} ms left out`);
+    assert.match(
+      excluded.last,
+      /^nvidia-smi gpu0: no sample for \d+\.\d s, more than 0\.4 s: not bridged/,
+    );
   });
 
   it('shares one nvidia-smi process between meters in one process', async () => {

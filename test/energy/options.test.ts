@@ -50,6 +50,29 @@ describe('energy options', () => {
     );
   });
 
+  it('takes the fault bounds, defaulting the derived ones where the meters run', () => {
+    const config = resolveEnergyConfig({
+      nvidiaSmi: { stopGraceMs: 500, staleAfterMs: 1500, maxGapMs: 3000 },
+      external: { command: 'echo 5', stopGraceMs: 100, staleAfterMs: 4000, maxGapMs: 8000 },
+    });
+    assert.equal(config.nvidiaSmi.stopGraceMs, 500);
+    assert.equal(config.nvidiaSmi.staleAfterMs, 1500);
+    assert.equal(config.nvidiaSmi.maxGapMs, 3000);
+    assert.deepEqual(
+      [config.external?.stopGraceMs, config.external?.staleAfterMs, config.external?.maxGapMs],
+      [100, 4000, 8000],
+    );
+    // Absent: each meter derives them from its own sampling period (staleness.ts, sample-gaps.ts).
+    const defaults = resolveEnergyConfig({ external: { command: 'echo 5' } });
+    assert.equal(defaults.nvidiaSmi.stopGraceMs, 2000);
+    assert.equal(defaults.nvidiaSmi.staleAfterMs, undefined);
+    assert.equal(defaults.external?.maxGapMs, undefined);
+    assert.throws(
+      () => parseEnergyOptions({ nvidiaSmi: { stopGraceMs: 0 } }),
+      configError(/nvidiaSmi\.stopGraceMs/),
+    );
+  });
+
   it('takes the machine agent alone: its meters are configured on the agent', () => {
     const options = { agent: 'http://127.0.0.1:8009', agentToken: 'abc', agentTimeoutMs: 500 };
     assert.deepEqual(parseEnergyOptions(options), options);
@@ -92,6 +115,7 @@ describe('energy options', () => {
       pollMs: 250,
       updatePeriodMs: 250,
       timeoutMs: 5000,
+      stopGraceMs: ENERGY_DEFAULTS.external.stopGraceMs,
     });
     assert.deepEqual(resolveEnergyConfig({ agent: 'http://127.0.0.1:8009/' }).agent, {
       url: 'http://127.0.0.1:8009',

@@ -15,6 +15,7 @@ import {
   INTEL_TWO_SOCKETS,
   type PowercapTree,
 } from './test-support/powercap-tree.ts';
+import { TwoClocks } from './test-support/two-clocks.ts';
 
 function joules(reading: MeterReading, domain: string): number | null | undefined {
   return reading.domains.find((d) => d.domain === domain)?.joules;
@@ -41,6 +42,18 @@ function deniedEnergy(denied: (path: string) => boolean): FileAccess {
     },
   };
 }
+
+/**
+ * Every read opens the file afresh (no kept-open descriptor), so a file replaced in the
+ * temporary tree is seen at once. With the meter's default reader a descriptor kept open
+ * would go on reading the replaced file's old inode; on sysfs a removed zone answers
+ * ENODEV instead, and the reader then reopens, meeting what these tests set up.
+ */
+const freshReads: FileAccess = {
+  readText: nodeFileAccess.readText,
+  list: nodeFileAccess.list,
+  exists: nodeFileAccess.exists,
+};
 
 describe('RAPL meter', () => {
   let tree: PowercapTree | undefined;
@@ -102,13 +115,71 @@ describe('RAPL meter', () => {
     tree = await buildPowercapTree([
       { id: 'intel-rapl:0', name: 'package-0', energyUj: INTEL_RANGE_UJ - 3_000_000 },
     ]);
-    const meter = new RaplMeter({ root: tree.root });
+    const clock = new TwoClocks();
+    const meter = new RaplMeter({ root: tree.root, ...clock.options });
     assert.equal((await meter.start()).state, 'working');
+    clock.advance(1000);
     await tree.setEnergy('intel-rapl:0', INTEL_RANGE_UJ - 1_000_000);
     close(joules(meter.read(), 'package'), 2);
+    clock.advance(1000);
     await tree.setEnergy('intel-rapl:0', 500_000); // wrapped: 1 J before the top, 0.5 J after
     close(joules(meter.read(), 'package'), 3.5, 1e-6);
     assert.equal(meter.wraps, 1);
+    assert.equal(meter.read().domains[0]?.excluded, undefined, 'a wrap is not a reset');
+  });
+
+  it('tells a counter reset from a wrap: the reset interval counts nothing and is flagged', async () => {
+    tree = await buildPowercapTree([
+      { id: 'intel-rapl:0', name: 'package-0', energyUj: 100_000_000_000 },
+      { id: 'intel-rapl:0:0', name: 'core', energyUj: 60_000_000_000 },
+    ]);
+    const clock = new TwoClocks();
+    const meter = new RaplMeter({ root: tree.root, ...clock.options });
+    assert.equal((await meter.start()).state, 'working');
+    clock.advance(1000);
+    await tree.setEnergy('intel-rapl:0', 100_000_000_000 + 50_000_000);
+    await tree.setEnergy('intel-rapl:0:0', 60_000_000_000 + 30_000_000);
+    close(joules(meter.read(), 'package'), 50);
+    // The driver reloaded: the counters restart near 0. As a wrap, the package's fall from
+    // 100 kJ to 2 J would be 162 kJ in 1 s; nothing in a package draws 162 kW.
+    clock.advance(1000);
+    await tree.setEnergy('intel-rapl:0', 2_000_000);
+    await tree.setEnergy('intel-rapl:0:0', 1_000_000);
+    const reset = meter.read();
+    close(joules(reset, 'package'), 50);
+    close(joules(reset, 'core'), 30);
+    assert.equal(meter.resets, 2);
+    assert.equal(meter.wraps, 0);
+    const flag = reset.domains.find((d) => d.domain === 'package')?.excluded;
+    assert.equal(flag?.intervals, 1);
+    assert.equal(flag?.ms, 1000);
+    assert.match(
+      flag?.last ?? '',
+      /intel-rapl:0\/energy_uj fell from 100050\.0 J to 2\.0 J in 1\.0 s: a wrap would be 162095 J \(162095 W, above the 1000 W ceiling\), so the counter was reset; nothing is counted for those 1\.0 s$/,
+    );
+    // Counting resumes from the new value.
+    clock.advance(1000);
+    await tree.setEnergy('intel-rapl:0', 2_000_000 + 40_000_000);
+    close(joules(meter.read(), 'package'), 90);
+  });
+
+  it('reads the same fall as a wrap when the time since the last read makes it plausible', async () => {
+    tree = await buildPowercapTree([
+      { id: 'intel-rapl:0', name: 'package-0', energyUj: 100_000_000_000 },
+    ]);
+    const clock = new TwoClocks();
+    const meter = new RaplMeter({ root: tree.root, ...clock.options });
+    assert.equal((await meter.start()).state, 'working');
+    // 162 kJ in 300 s is 540 W: a busy server package, not a reset.
+    clock.advance(300_000);
+    await tree.setEnergy('intel-rapl:0', 2_000_000);
+    close(
+      joules(meter.read(), 'package'),
+      (INTEL_RANGE_UJ - 100_000_000_000 + 2_000_000) / 1e6,
+      1e-6,
+    );
+    assert.equal(meter.wraps, 1);
+    assert.equal(meter.resets, 0);
   });
 
   it('polls often enough that no wrap is lost at 1 kW', async () => {
@@ -143,7 +214,8 @@ describe('RAPL meter', () => {
 
   it('works on the AMD layout (package and core only) and wraps at its range', async () => {
     tree = await buildPowercapTree(AMD_ZEN);
-    const meter = new RaplMeter({ root: tree.root });
+    const clock = new TwoClocks();
+    const meter = new RaplMeter({ root: tree.root, ...clock.options });
     assert.equal((await meter.start()).state, 'working');
     assert.deepEqual(
       meter.read().domains.map((d) => [d.domain, d.within]),
@@ -152,8 +224,10 @@ describe('RAPL meter', () => {
         ['core', 'package'],
       ],
     );
+    clock.advance(100_000);
     await tree.setEnergy('intel-rapl:0', AMD_RANGE_UJ - 1);
     meter.read();
+    clock.advance(1000);
     await tree.setEnergy('intel-rapl:0', 999_999);
     const after = joules(meter.read(), 'package');
     close(after, (AMD_RANGE_UJ - 1 - 5_000_000 + 1 + 999_999) / 1e6, 1e-6);
@@ -199,6 +273,63 @@ describe('RAPL meter', () => {
     const reading = meter.read();
     assert.equal(joules(reading, 'dram'), null);
     assert.equal(joules(reading, 'package'), 0);
+  });
+
+  it('turns error, naming the file and errno, when energy_uj fails mid-run, and recovers', async () => {
+    tree = await buildPowercapTree(INTEL_LAPTOP);
+    const meter = new RaplMeter({ root: tree.root, files: freshReads });
+    assert.equal((await meter.start()).state, 'working');
+    await tree.setEnergy('intel-rapl:0', 1_000_000 + 5_000_000);
+    close(joules(meter.read(), 'package'), 5);
+    // Tests run as root here, and root reads a mode-000 file anyway: make the read fail
+    // in ways that do not depend on permissions. A directory in its place: EISDIR.
+    const file = join(tree.zoneDir('intel-rapl:0'), 'energy_uj');
+    await rm(file);
+    await mkdir(file);
+    meter.poll();
+    let status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.equal(
+      status.reason,
+      `RAPL: ${file}: EISDIR (illegal operation on a directory); tried again at every poll`,
+    );
+    assert.match(status.fix ?? '', /lsmod \| grep rapl/);
+    assert.equal(joules(meter.read(), 'package'), null, 'null, never a frozen figure');
+    // Gone: ENOENT.
+    await rm(file, { recursive: true });
+    meter.poll();
+    status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.match(status.reason, /intel-rapl:0\/energy_uj: ENOENT \(no such file or directory\)/);
+    // Back, the counter having run on meanwhile: working, with that energy counted.
+    await tree.setEnergy('intel-rapl:0', 1_000_000 + 5_000_000 + 8_000_000);
+    meter.poll();
+    assert.equal(meter.status().state, 'working', meter.status().reason);
+    close(joules(meter.read(), 'package'), 13);
+  });
+
+  it('turns error with EACCES when energy_uj becomes unreadable mid-run (injected: root reads it anyway)', async () => {
+    tree = await buildPowercapTree(INTEL_LAPTOP);
+    let denied = false;
+    const meter = new RaplMeter({
+      root: tree.root,
+      files: deniedEnergy((path) => denied && path.includes('intel-rapl:0:0')),
+    });
+    assert.equal((await meter.start()).state, 'working');
+    denied = true;
+    meter.poll();
+    const status = meter.status();
+    assert.equal(status.state, 'error');
+    assert.match(
+      status.reason,
+      /^RAPL: \S+intel-rapl:0:0\/energy_uj is unreadable by this user: EACCES \(permission denied\)/,
+    );
+    assert.match(status.fix ?? '', /chmod o\+r/);
+    assert.equal(joules(meter.read(), 'core'), null);
+    denied = false;
+    meter.poll();
+    assert.equal(meter.status().state, 'working');
+    assert.equal(joules(meter.read(), 'core'), 0);
   });
 
   it('reports a real mode-0400 file as unreadable when not running as root', async (t) => {

@@ -191,6 +191,38 @@ describe('windowBetween: windows from two GET /energy snapshots', () => {
     assert.equal(windowBetween(a, b, { minUpdatePeriods: 0.5 }).valid, true);
   });
 
+  it('flags time a meter left out as implausible inside the window, and only there', async () => {
+    const pkg = (w: ReturnType<typeof windowBetween>) =>
+      w.meters[0]!.domains.find((d) => d.domain === 'package')!;
+    const a = overTheWire(monitor.snapshot());
+    // The driver reloads: package-0's counter restarts near 0, a fall no wrap explains.
+    await rapl.setEnergy('intel-rapl:0', 1_000_000);
+    now += 1000;
+    const b = overTheWire(monitor.snapshot());
+    await rapl.setEnergy('intel-rapl:0', 1_000_000 + 7_000_000);
+    now += 1000;
+    const c = overTheWire(monitor.snapshot());
+    const reset = windowBetween(a, b);
+    assert.equal(pkg(reset).grossJoules, 0, 'the reset counts nothing, not a 262 kJ wrap');
+    assert.equal(pkg(reset).excluded?.intervals, 1);
+    assert.match(
+      pkg(reset).excluded!.last,
+      /intel-rapl:0\/energy_uj fell from \d+\.\d J to 1\.0 J/,
+    );
+    assert.ok(
+      reset.warnings.some((w) =>
+        /^rapl: package: \d+\.\d s in 1 interval left out as implausible, so the figure lacks its energy \(latest: .*so the counter was reset/.test(
+          w,
+        ),
+      ),
+      reset.warnings.join('; '),
+    );
+    const later = windowBetween(b, c);
+    assert.equal(pkg(later).grossJoules, 7);
+    assert.equal(pkg(later).excluded, undefined, 'a later window does not inherit the flag');
+    assert.ok(!later.warnings.some((w) => w.includes('implausible')), later.warnings.join('; '));
+  });
+
   it('carries the readings’ warnings and says when the meters restarted in between', async () => {
     const a = overTheWire(monitor.snapshot());
     now += 2000;

@@ -20,6 +20,9 @@
  *   utcOffsetMinutes  the "local time zone" of the printed timestamps (default 0)
  *   replayTimestamps  print the capture's own timestamps as fast as possible, then idle
  *   log             false: do not log printed lines nor the replay position (benchmarks)
+ *   ignoreSigterm   trap SIGTERM (log it to <stateDir>/signals and carry on) and ignore a
+ *                   closed stdout: an nvidia-smi wedged in the driver, which neither dies of
+ *                   SIGTERM nor of a reader gone; only SIGKILL ends it
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +48,12 @@ const UNITS = {
 
 const config = JSON.parse(readFileSync(process.env.FAKE_NVIDIA_SMI_CONFIG ?? '', 'utf8'));
 const mode = config.mode ?? 'normal';
+if (config.ignoreSigterm) {
+  process.on('SIGTERM', () =>
+    appendFileSync(join(config.stateDir, 'signals'), `SIGTERM ${process.pid}\n`),
+  );
+  process.stdout.on('error', () => {});
+}
 const args = process.argv.slice(2);
 
 function option(name) {

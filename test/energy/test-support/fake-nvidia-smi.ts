@@ -32,6 +32,7 @@ export interface FakeConfig {
   utcOffsetMinutes: number;
   replayTimestamps: boolean;
   log: boolean;
+  ignoreSigterm: boolean;
 }
 
 export interface FakeNvidiaSmi {
@@ -42,6 +43,8 @@ export interface FakeNvidiaSmi {
   printedLines(): Promise<string[]>;
   /** How many `-lms` runs have started. */
   runs(): Promise<number>;
+  /** `SIGTERM <pid>` for each SIGTERM a fake with ignoreSigterm received. */
+  signals(): Promise<string[]>;
   /** Puts dir first on PATH; returns the function that restores PATH. */
   onPath(): () => void;
   remove(): Promise<void>;
@@ -75,6 +78,7 @@ export async function installFakeNvidiaSmi(
     path,
     printedLines: async () => (await readOr('printed.csv', '')).split('\n').filter((l) => l !== ''),
     runs: async () => Number(await readOr('runs', '0')),
+    signals: async () => (await readOr('signals', '')).split('\n').filter((l) => l !== ''),
     onPath() {
       const previous = process.env.PATH;
       process.env.PATH = `${dir}${delimiter}${previous ?? ''}`;
