@@ -65,8 +65,10 @@ export interface EnergyAgent {
   readonly app: ReturnType<typeof createHttpApp>['app'];
   readonly monitor: EnergyMonitor;
   listen(): Promise<EnergyAgentAddress>;
-  /** Stops answering, then stops the meters. Safe to call more than once. */
+  /** Stops answering (draining within the shutdown deadline), then stops the meters. Safe to call more than once. */
   close(): Promise<void>;
+  /** The HTTP layer's shutdown deadline, for the signal handlers. */
+  readonly shutdownTimeoutMs: number;
 }
 
 const processBody = z.strictObject({
@@ -220,11 +222,13 @@ export async function createEnergyAgent(options: EnergyAgentOptions = {}): Promi
   return {
     app,
     monitor,
+    shutdownTimeoutMs: http.limits.shutdownTimeoutMs,
     listen: () => listenOn(app, config.host, config.port),
     close() {
       closing ??= (async () => {
-        http.stopAccepting();
-        await app.close();
+        // The shared drain (common/http/shutdown.ts): requests received are answered,
+        // within the shutdown deadline.
+        await http.close();
         await monitor.stop();
       })();
       return closing;

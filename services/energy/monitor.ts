@@ -288,11 +288,16 @@ class Monitor implements EnergyMonitor {
     const meters = this.working();
     const readings = new Map<Meter, MeterReading[]>(meters.map((m) => [m, []]));
     const t0 = this.now();
+    let last = Number.NEGATIVE_INFINITY;
     for (let i = 0; i <= intervals; i++) {
       const at = t0 + (durationMs * i) / intervals;
       const wait = at - this.now();
       if (wait > 0) await sleep(wait);
+      // A sleep that overran the next reading's time must not make two readings of the
+      // same millisecond: that interval would have no duration, and no watts.
+      for (let spins = 0; this.now() <= last && spins < 100; spins++) await sleep(1);
       const now = this.now();
+      last = now;
       const batch = await Promise.all(meters.map((m) => m.readAt(now)));
       meters.forEach((m, k) => {
         readings.get(m)!.push(batch[k]!);
