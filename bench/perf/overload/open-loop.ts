@@ -5,12 +5,12 @@
  * load generator that falls behind shows as latency rather than hiding it (LoadGen's
  * rule against coordinated omission).
  */
-import type { HttpAnswer } from '../serving/http-client.ts';
+import type { RawAnswer } from './raw-client.ts';
 
 export interface OpenLoopResult {
   /** Requests the schedule called for. */
   offered: number;
-  /** Sent; the rest found `maxOutstanding` requests unanswered and were not sent. */
+  /** Sent; the rest found every connection busy and were not sent (the client's overflow). */
   sent: number;
   notSent: number;
   /** Answers by HTTP status. */
@@ -29,12 +29,12 @@ export interface OpenLoopResult {
 const TICK_MS = 1;
 
 /**
- * Sends `post()` at `rate` per second for `seconds`, at most `maxOutstanding` unanswered
- * at once, then waits up to `drainMs` for the answers still out.
+ * Calls `send(dueAt)` at `rate` per second for `seconds` (null from it: no connection was
+ * free), then waits up to `drainMs` for the answers still out.
  */
 export async function openLoop(
-  post: () => Promise<HttpAnswer>,
-  options: { rate: number; seconds: number; maxOutstanding: number; drainMs: number },
+  send: (dueAt: number) => Promise<RawAnswer | null> | null,
+  options: { rate: number; seconds: number; drainMs: number },
 ): Promise<OpenLoopResult> {
   const result: OpenLoopResult = {
     offered: 0,
@@ -46,27 +46,27 @@ export async function openLoop(
     refusedLatenciesMs: [],
     seconds: options.seconds,
   };
-  let outstanding = 0;
   const pending = new Set<Promise<void>>();
   const start = performance.now();
-  const send = (dueAt: number): void => {
-    outstanding += 1;
+  const issue = (dueAt: number): void => {
+    const sent = send(dueAt);
+    if (sent === null) {
+      result.notSent += 1;
+      return;
+    }
     result.sent += 1;
-    const done = post().then(
-      (answer) => {
-        const ms = performance.now() - dueAt;
-        const key = String(answer.status);
-        result.statuses[key] = (result.statuses[key] ?? 0) + 1;
-        if (answer.status === 200) result.okLatenciesMs.push(ms);
-        else if (answer.status === 429 || answer.status === 503) result.refusedLatenciesMs.push(ms);
-      },
-      () => {
-        result.failed += 1;
-      },
-    );
-    const tracked = done.finally(() => {
-      outstanding -= 1;
+    const tracked: Promise<void> = sent.then((answer) => {
       pending.delete(tracked);
+      if (answer === null) {
+        result.failed += 1;
+        return;
+      }
+      const key = String(answer.status);
+      result.statuses[key] = (result.statuses[key] ?? 0) + 1;
+      if (answer.status === 200) result.okLatenciesMs.push(answer.ms);
+      else if (answer.status === 429 || answer.status === 503) {
+        result.refusedLatenciesMs.push(answer.ms);
+      }
     });
     pending.add(tracked);
   };
@@ -77,8 +77,7 @@ export async function openLoop(
       while (result.offered < due) {
         const dueAt = start + (result.offered / options.rate) * 1000;
         result.offered += 1;
-        if (outstanding < options.maxOutstanding) send(dueAt);
-        else result.notSent += 1;
+        issue(dueAt);
       }
       if (elapsedMs >= options.seconds * 1000) {
         clearInterval(timer);

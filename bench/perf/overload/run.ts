@@ -24,11 +24,12 @@ import { Command, InvalidArgumentError } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
 import { percentileOfSorted } from '../../../services/common/stats.ts';
 import { InProcessModel } from '../serving/baseline.ts';
-import { closedLoop, poster } from '../serving/http-client.ts';
+import { closedLoop } from '../serving/http-client.ts';
 import { machineInfo } from '../serving/machine.ts';
 import { benchmarkInputs, httpPayload } from '../serving/payloads.ts';
 import { ServedNode } from '../serving/served-node.ts';
 import { openLoop } from './open-loop.ts';
+import { RawLoadClient } from './raw-client.ts';
 import { RssSampler, rssSlopeMibPerMinute } from './rss.ts';
 
 const GOODPUT_TARGET = 0.9;
@@ -88,6 +89,14 @@ try {
   const payload = httpPayload(benchmarkInputs(model.signature, 1), 'binary');
   await model.close();
   const target = { url: node.url, path: node.inferPath(opts.model) };
+  const port = Number(new URL(node.url).port);
+  const head = [
+    `POST ${target.path} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    ...Object.entries(payload.headers).map(([k, v]) => `${k}: ${v}`),
+    `Content-Length: ${payload.body.length}`,
+  ].join('\r\n');
+  const rawRequest = Buffer.concat([Buffer.from(`${head}\r\n\r\n`), payload.body]);
 
   log(`overload: warm-up and capacity (${opts.capacitySeconds} s closed loop, 32 connections)...`);
   await closedLoop(target, payload, 32, 2);
@@ -101,15 +110,16 @@ try {
   for (const factor of opts.factors) {
     const rate = factor * capacity;
     log(`overload: offering ${factor}x capacity (${rate.toFixed(0)}/s) for ${opts.seconds} s...`);
-    const client = poster(target, payload, opts.connections, 'oip');
+    const client = new RawLoadClient(port, rawRequest);
+    await client.open(opts.connections);
     const fromMs = rss.elapsedMs;
-    const result = await openLoop(() => client.post(), {
+    const result = await openLoop((dueAt) => client.send(dueAt), {
       rate,
       seconds: opts.seconds,
-      maxOutstanding: opts.connections * 16,
       drainMs: 60_000,
     });
-    await client.close();
+    const reconnects = client.reconnects;
+    client.close();
     const ok = [...result.okLatenciesMs].sort((a, b) => a - b);
     const refused = [...result.refusedLatenciesMs].sort((a, b) => a - b);
     const goodput = (result.statuses['200'] ?? 0) / result.seconds;
@@ -120,6 +130,7 @@ try {
       ...result,
       okLatenciesMs: undefined,
       refusedLatenciesMs: undefined,
+      reconnects,
       goodput,
       goodputRatio: goodput / capacity,
       admittedP50Ms: ok.length === 0 ? null : percentileOfSorted(ok, 50),
@@ -139,7 +150,7 @@ try {
     `capacity: ${capacity.toFixed(0)} inferences/s (closed loop, 32 connections, ${capacityRun.seconds.toFixed(1)} s)`,
     `queue deadline (maxQueueMs): ${deadlineMs ?? 'none'}`,
     '',
-    'offered   sent/s  goodput/s  goodput/capacity  statuses                     failed  admitted p50 / p99 ms  p99/deadline  refusal p99 ms',
+    'offered   sent/s  goodput/s  goodput/capacity  statuses                     not sent/failed  reconnects  admitted p50 / p99 ms  p99/deadline  refusal p99 ms',
   ];
   for (const p of phases) {
     const statuses = Object.entries(p.statuses)
@@ -154,7 +165,8 @@ try {
           17,
         ),
         statuses.padEnd(28),
-        String(p.failed + p.notSent).padStart(6),
+        `${p.notSent}/${p.failed}`.padStart(15),
+        String(p.reconnects).padStart(11),
         `${fixed(p.admittedP50Ms)} / ${fixed(p.admittedP99Ms)}`.padStart(22),
         fixed(p.p99OverDeadline, 2).padStart(13),
         fixed(p.refusalP99Ms).padStart(15),

@@ -71,13 +71,13 @@ export class KeepAliveClient {
   }
 }
 
-export interface Poster {
+interface Poster {
   post(): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 
 /** Posts `payload` to `target` again and again, through the chosen client. */
-export function poster(
+function poster(
   target: Target,
   payload: HttpPayload,
   connections: number,

@@ -65,9 +65,23 @@ function hasBody(request: FastifyRequest): boolean {
   );
 }
 
-/** True while a request's body is still arriving (its answer would otherwise leave it unread). */
-function bodyUnread(request: FastifyRequest): boolean {
-  return !request.raw.complete && hasBody(request);
+/**
+ * Below this many unread body bytes, an early answer keeps the connection: Node reads
+ * and drops the rest (bounded by requestTimeoutMs) and the client reuses it. Closing
+ * would cost a new TCP connection per refusal, which under overload is most requests
+ * (a 12 KiB cnn request, read in the same turn as its headers, is still "unread" when a
+ * hook refuses it). Above it, or when the length is unknown, reading on is an upload
+ * nobody will use.
+ */
+export const KEEP_ALIVE_UNREAD_BYTES = 64 * 1024;
+
+/** True when an answer now would leave a large or unknown part of the body unread. */
+function largeBodyUnread(request: FastifyRequest): boolean {
+  if (request.raw.complete || !hasBody(request)) return false;
+  return (
+    request.headers['content-length'] === undefined ||
+    declaredLength(request) > KEEP_ALIVE_UNREAD_BYTES
+  );
 }
 
 /** The body bytes a request declares (Content-Length), 0 when it declares none. */
@@ -157,9 +171,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     for (const [name, value] of identity) reply.header(name, value);
     // While shutting down, end each connection after its answer: otherwise a keep-alive
     // socket that was busy when closing began holds the server open until it times out.
-    // An answer sent before the body was read (a shed, a 401, a 413) ends it too: reading
-    // on would be waiting for an upload nobody will use (connections.ts lingers instead).
-    if (!accepting || (reply.statusCode >= 400 && bodyUnread(request))) {
+    // An answer sent before a large body was read (a shed, a 401, a 413) ends it too:
+    // reading on would be waiting for an upload nobody will use (connections.ts lingers).
+    if (!accepting || (reply.statusCode >= 400 && largeBodyUnread(request))) {
       reply.header('connection', 'close');
     }
     done(null, payload);
