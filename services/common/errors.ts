@@ -57,9 +57,21 @@ export class EdgeshiftError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    options?: { headers?: Record<string, string>; cause?: unknown },
+    options?: {
+      headers?: Record<string, string>;
+      cause?: unknown;
+      /**
+       * False for refusals on the hot path under overload (a full queue): capturing the
+       * stack costs about 2% of the event loop when most requests are refused, and a
+       * refusal's stack says nothing its code does not.
+       */
+      stack?: boolean;
+    },
   ) {
+    const limit = Error.stackTraceLimit;
+    if (options?.stack === false) Error.stackTraceLimit = 0;
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = 'EdgeshiftError';
     this.code = code;
     this.status = ERROR_CODES[code];

@@ -234,6 +234,7 @@ export class Batcher {
     if (full !== undefined) {
       throw new EdgeshiftError('ES_QUEUE_FULL', `queue full (${full}); retry later`, {
         headers: { 'retry-after': String(this.retryAfterSeconds()) },
+        stack: false,
       });
     }
   }

@@ -2,11 +2,14 @@
  * Overload benchmark: what the node does with more work than it can compute. Measured
  * in one run on one machine:
  *
- *   npm run bench:overload -- [--model cnn] [--seconds 30] [--factors 2,4]
- *     [--capacity-seconds 10] [--connections 256] [--json out.json]   (--help lists all)
+ *   npm run bench:overload -- [--model gpt] [--tokens 64] [--seconds 30] [--factors 2,4]
+ *     [--capacity-seconds 10] [--connections 400] [--json out.json]   (--help lists all)
  *
- * 1. Capacity: a closed loop of 32 keep-alive connections sending batch-1 binary
- *    requests for `--capacity-seconds`; its rate of 200s is the capacity C.
+ * 1. Capacity: a closed loop of 32 keep-alive connections sending binary requests
+ *    (default: gpt, one forward pass over a 64-token prompt, so computing is what runs
+ *    out while requests stay small; with batch-1 cnn on two cores the event loop
+ *    saturates first and nothing is ever shed) for `--capacity-seconds`; its rate of
+ *    200s is the capacity C.
  * 2. Overload: for each factor f, an open loop (open-loop.ts) offering f x C requests
  *    per second for `--seconds`, over `--connections` keep-alive connections. Goodput is
  *    the rate of 200s; its ratio to C is the figure (target >= 0.9: shedding must not
@@ -22,11 +25,13 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
+import { createOipClient } from '../../../services/common/client/index.ts';
+import { makeSampleInputs } from '../../../services/common/sample-inputs.ts';
 import { percentileOfSorted } from '../../../services/common/stats.ts';
 import { InProcessModel } from '../serving/baseline.ts';
 import { closedLoop } from '../serving/http-client.ts';
 import { machineInfo } from '../serving/machine.ts';
-import { benchmarkInputs, httpPayload } from '../serving/payloads.ts';
+import { httpPayload } from '../serving/payloads.ts';
 import { ServedNode } from '../serving/served-node.ts';
 import { openLoop } from './open-loop.ts';
 import { RawLoadClient } from './raw-client.ts';
@@ -44,7 +49,9 @@ function positive(name: string) {
 
 const program = new Command('bench:overload')
   .description('goodput, admitted latency and memory of a node offered 2x and 4x its capacity')
-  .option('--model <name>', 'zoo model to serve', 'cnn')
+  .option('--model <name>', 'zoo model to serve', 'gpt')
+  .option('--batch <n>', 'items per request', positive('--batch'), 1)
+  .option('--tokens <n>', 'prompt tokens per gpt request', positive('--tokens'), 64)
   .option('--seconds <s>', 'seconds of load per factor', positive('--seconds'), 30)
   .option(
     '--capacity-seconds <s>',
@@ -60,15 +67,17 @@ const program = new Command('bench:overload')
   )
   .option(
     '--connections <n>',
-    'keep-alive connections of the open loop',
+    'connections of the open loop: more than the queue holds (256), as independent clients would open',
     positive('--connections'),
-    256,
+    400,
   )
   .option('--json <file>', 'write the raw results here')
   .parse();
 
 const opts = program.opts<{
   model: string;
+  batch: number;
+  tokens: number;
   seconds: number;
   capacitySeconds: number;
   factors: number[];
@@ -86,7 +95,13 @@ try {
   const config = node.config;
   const deadlineMs = typeof config.maxQueueMs === 'number' ? config.maxQueueMs : null;
   const model = await InProcessModel.load((await resolveModel(opts.model)).file, 1);
-  const payload = httpPayload(benchmarkInputs(model.signature, 1), 'binary');
+  const inputs = makeSampleInputs(model.signature, {
+    batch: opts.batch,
+    sequenceLength: opts.tokens,
+    pastLength: 0,
+    seed: 1,
+  });
+  const payload = httpPayload(inputs, 'binary');
   await model.close();
   const target = { url: node.url, path: node.inferPath(opts.model) };
   const port = Number(new URL(node.url).port);
@@ -104,6 +119,7 @@ try {
   const capacity = capacityRun.requests / capacityRun.seconds;
   log(`overload: capacity ${capacity.toFixed(0)} inferences/s`);
 
+  const stats = createOipClient({ url: node.url, connections: 1 });
   const rss = new RssSampler(node.pids[0]!);
   rss.begin();
   const phases = [];
@@ -112,6 +128,9 @@ try {
     log(`overload: offering ${factor}x capacity (${rate.toFixed(0)}/s) for ${opts.seconds} s...`);
     const client = new RawLoadClient(port, rawRequest);
     await client.open(opts.connections);
+    // Connections beyond the listen backlog complete their handshake only once the node
+    // has accepted the ones before: start when it holds them all.
+    while ((await stats.stats()).http.connections < opts.connections) {}
     const fromMs = rss.elapsedMs;
     const result = await openLoop((dueAt) => client.send(dueAt), {
       rate,
@@ -141,13 +160,14 @@ try {
     });
   }
   rss.stop();
+  await stats.close();
 
   const all = rss.samples;
   const slope = rssSlopeMibPerMinute(all);
   const lines = [
-    `overload benchmark: ${opts.model}, batch-1 binary requests, node with 1 intra-op thread`,
+    `overload benchmark: ${opts.model}, batch-${opts.batch}${opts.model === 'gpt' ? ` ${opts.tokens}-token` : ''} binary requests, node with 1 intra-op thread`,
     `machine: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, load ${machine.loadAverage1m.toFixed(2)}`,
-    `capacity: ${capacity.toFixed(0)} inferences/s (closed loop, 32 connections, ${capacityRun.seconds.toFixed(1)} s)`,
+    `capacity: ${capacity.toFixed(0)} requests/s (closed loop, 32 connections, ${capacityRun.seconds.toFixed(1)} s)`,
     `queue deadline (maxQueueMs): ${deadlineMs ?? 'none'}`,
     '',
     'offered   sent/s  goodput/s  goodput/capacity  statuses                     not sent/failed  reconnects  admitted p50 / p99 ms  p99/deadline  refusal p99 ms',

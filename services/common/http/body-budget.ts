@@ -30,7 +30,7 @@ export class BodyBudget {
         `the server is receiving ${(this.held / MIB).toFixed(1)} MiB of request bodies; ` +
           `${(bytes / MIB).toFixed(1)} MiB more would pass its limit of ` +
           `${(this.maxBytes / MIB).toFixed(1)} MiB (maxBodyBytesInFlight); retry later`,
-        { headers: { 'retry-after': '1' } },
+        { headers: { 'retry-after': '1' }, stack: false },
       );
     }
     this.held += bytes;
