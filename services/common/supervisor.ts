@@ -27,12 +27,14 @@ export const SUPERVISOR_DEFAULTS = {
    */
   readyTimeoutMs: 60_000,
   /**
-   * Milliseconds between SIGTERM and SIGKILL. A node answers the requests it holds before
-   * it exits: a full default queue (256 batch-1 cnn requests) at the 3,300 inferences/s
-   * measured on 2 cores (docs/performance.md) takes about 0.08 s, a generation of 1,000
-   * tokens about 1 s (docs/generation.md); ten seconds leaves room for a loaded machine.
+   * Milliseconds between SIGTERM and SIGKILL: longer than a service's own shutdown
+   * deadline (shutdownTimeoutMs, 25 s by default, common/http/limits.ts) plus the 3 s its
+   * signal handler allows past it (EXIT_MARGIN_MS), so a service that drains slowly is
+   * never killed before it gives up by itself. It rarely takes long: a full default queue
+   * (256 batch-1 cnn requests) at the 3,300 inferences/s measured on 2 cores
+   * (docs/performance.md) drains in about 0.08 s, a generation of 1,000 tokens in 1 s.
    */
-  stopGraceMs: 10_000,
+  stopGraceMs: 30_000,
   /** Characters of a child's output kept for error messages (the end of it). */
   outputTailChars: 64 * 1024,
 } as const;
