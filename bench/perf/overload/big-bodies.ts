@@ -11,45 +11,26 @@
  *
  * Each scenario runs against a fresh node (a child process), so each peak is its own.
  */
-import { readFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { request } from 'undici';
+import { positiveInteger } from '../../../cli/options.ts';
 import { resolveModel } from '../../../models/registry.ts';
 import { encodeInferRequest } from '../../../services/common/codec.ts';
 import { makeSampleInputs } from '../../../services/common/sample-inputs.ts';
 import { InProcessModel } from '../serving/baseline.ts';
 import { machineInfo } from '../serving/machine.ts';
 import { ServedNode } from '../serving/served-node.ts';
-import { readRssMib } from './rss.ts';
+import { readRssMib, readStatusMib } from './rss.ts';
 
 const MIB = 1024 * 1024;
 
-function positive(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
-
 const opts = new Command('bench:big-bodies')
   .description("the node's peak memory while large requests arrive at once")
-  .option('--concurrent <n>', 'large bodies sent at once', positive('--concurrent'), 16)
-  .option('--mib <n>', 'size of each body in MiB', positive('--mib'), 60)
-  .option('--valid <n>', 'valid JSON requests sent at once', positive('--valid'), 8)
+  .option('--concurrent <n>', 'large bodies sent at once', positiveInteger('--concurrent'), 16)
+  .option('--mib <n>', 'size of each body in MiB', positiveInteger('--mib'), 60)
+  .option('--valid <n>', 'valid JSON requests sent at once', positiveInteger('--valid'), 8)
   .parse()
   .opts<{ concurrent: number; mib: number; valid: number }>();
-
-async function peakMib(pid: number): Promise<number | null> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
-    return kb === undefined ? null : Number(kb) / 1024;
-  } catch {
-    return null;
-  }
-}
 
 interface Scenario {
   name: string;
@@ -94,7 +75,7 @@ async function scenario(
       statuses,
       failed,
       rssBeforeMib,
-      peakMib: await peakMib(pid),
+      peakMib: await readStatusMib(pid, 'VmHWM'),
       rssAfterMib: await readRssMib(pid),
     };
   } finally {

@@ -11,16 +11,19 @@ export interface RssSample {
   mib: number;
 }
 
-/** VmRSS of `pid` in MiB, or null where /proc is missing. */
-export async function readRssMib(pid: number): Promise<number | null> {
+/** A memory field of `pid`'s /proc status (VmRSS now, VmHWM its peak) in MiB; null where /proc is missing. */
+export async function readStatusMib(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number | null> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
     return kb === undefined ? null : Number(kb) / 1024;
   } catch {
     return null;
   }
 }
+
+/** VmRSS of `pid` in MiB, or null where /proc is missing. */
+export const readRssMib = (pid: number) => readStatusMib(pid, 'VmRSS');
 
 export class RssSampler {
   readonly samples: RssSample[] = [];

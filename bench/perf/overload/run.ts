@@ -24,6 +24,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
+import { positiveInteger } from '../../../cli/options.ts';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
 import { makeSampleInputs } from '../../../services/common/sample-inputs.ts';
@@ -50,8 +51,8 @@ function positive(name: string) {
 const program = new Command('bench:overload')
   .description('goodput, admitted latency and memory of a node offered 2x and 4x its capacity')
   .option('--model <name>', 'zoo model to serve', 'gpt')
-  .option('--batch <n>', 'items per request', positive('--batch'), 1)
-  .option('--tokens <n>', 'prompt tokens per gpt request', positive('--tokens'), 64)
+  .option('--batch <n>', 'items per request', positiveInteger('--batch'), 1)
+  .option('--tokens <n>', 'prompt tokens per gpt request', positiveInteger('--tokens'), 64)
   .option('--seconds <s>', 'seconds of load per factor', positive('--seconds'), 30)
   .option(
     '--capacity-seconds <s>',
@@ -68,7 +69,7 @@ const program = new Command('bench:overload')
   .option(
     '--connections <n>',
     'connections of the open loop: more than the queue holds (256), as independent clients would open',
-    positive('--connections'),
+    positiveInteger('--connections'),
     400,
   )
   .option('--json <file>', 'write the raw results here')

@@ -11,24 +11,21 @@
  */
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { request } from 'undici';
+import { positiveInteger } from '../../../cli/options.ts';
 import { machineInfo } from '../serving/machine.ts';
 import { ServedNode } from '../serving/served-node.ts';
 
-function positive(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
-
 const opts = new Command('bench:slow-headers')
   .description('descriptors and health probes of a node under a slow-header connection flood')
-  .option('--connections <n>', 'slow-header connections to open', positive('--connections'), 15_000)
-  .option('--seconds <s>', 'seconds to keep probing', positive('--seconds'), 20)
+  .option(
+    '--connections <n>',
+    'slow-header connections to open',
+    positiveInteger('--connections'),
+    15_000,
+  )
+  .option('--seconds <s>', 'seconds to keep probing', positiveInteger('--seconds'), 20)
   .parse()
   .opts<{ connections: number; seconds: number }>();
 
