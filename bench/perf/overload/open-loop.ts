@@ -5,7 +5,7 @@
  * load generator that falls behind shows as latency rather than hiding it (LoadGen's
  * rule against coordinated omission).
  */
-import type { RawAnswer } from './raw-client.ts';
+import type { OnAnswer } from './raw-client.ts';
 
 export interface OpenLoopResult {
   /** Requests the schedule called for. */
@@ -29,11 +29,11 @@ export interface OpenLoopResult {
 const TICK_MS = 1;
 
 /**
- * Calls `send(dueAt)` at `rate` per second for `seconds` (null from it: no connection was
- * free), then waits up to `drainMs` for the answers still out.
+ * Calls `send(dueAt, onAnswer)` at `rate` per second for `seconds` (false from it: no
+ * connection was free), then waits up to `drainMs` for the answers still out.
  */
 export async function openLoop(
-  send: (dueAt: number) => Promise<RawAnswer | null> | null,
+  send: (dueAt: number, onAnswer: OnAnswer) => boolean,
   options: { rate: number; seconds: number; drainMs: number },
 ): Promise<OpenLoopResult> {
   const result: OpenLoopResult = {
@@ -46,29 +46,32 @@ export async function openLoop(
     refusedLatenciesMs: [],
     seconds: options.seconds,
   };
-  const pending = new Set<Promise<void>>();
+  let outstanding = 0;
+  let finished = false;
+  let drained: (() => void) | null = null;
   const start = performance.now();
-  const issue = (dueAt: number): void => {
-    const sent = send(dueAt);
-    if (sent === null) {
-      result.notSent += 1;
-      return;
-    }
-    result.sent += 1;
-    const tracked: Promise<void> = sent.then((answer) => {
-      pending.delete(tracked);
-      if (answer === null) {
-        result.failed += 1;
-        return;
-      }
+  const onAnswer: OnAnswer = (answer) => {
+    // Answers after the drain timeout are already counted as failed.
+    if (finished) return;
+    outstanding -= 1;
+    if (answer === null) result.failed += 1;
+    else {
       const key = String(answer.status);
       result.statuses[key] = (result.statuses[key] ?? 0) + 1;
       if (answer.status === 200) result.okLatenciesMs.push(answer.ms);
       else if (answer.status === 429 || answer.status === 503) {
         result.refusedLatenciesMs.push(answer.ms);
       }
-    });
-    pending.add(tracked);
+    }
+    if (outstanding === 0) drained?.();
+  };
+  const issue = (dueAt: number): void => {
+    if (send(dueAt, onAnswer)) {
+      outstanding += 1;
+      result.sent += 1;
+    } else {
+      result.notSent += 1;
+    }
   };
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
@@ -85,12 +88,56 @@ export async function openLoop(
       }
     }, TICK_MS);
   });
-  const drained = Promise.all(pending);
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), options.drainMs);
+  if (outstanding > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      drained = resolve;
+      timer = setTimeout(resolve, options.drainMs);
+    });
+    clearTimeout(timer);
+    result.failed += outstanding;
+  }
+  finished = true;
+  return result;
+}
+
+export interface ClosedLoopResult {
+  /** 200s answered within the run. */
+  requests: number;
+  /** Other answers and failures. */
+  errors: number;
+  seconds: number;
+}
+
+/**
+ * `connections` clients of `client`, each sending its next request as soon as the last is
+ * answered, for `seconds`: the node's capacity, measured with the same generator as the
+ * open loop, so both cost the node's cores alike.
+ */
+export async function closedLoop(
+  send: (dueAt: number, onAnswer: OnAnswer) => boolean,
+  connections: number,
+  seconds: number,
+): Promise<ClosedLoopResult> {
+  const result: ClosedLoopResult = { requests: 0, errors: 0, seconds: 0 };
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let running = 0;
+  await new Promise<void>((resolve) => {
+    const next = (): void => {
+      if (performance.now() >= end || !send(performance.now(), onAnswer)) {
+        running -= 1;
+        if (running === 0) resolve();
+      }
+    };
+    const onAnswer: OnAnswer = (answer) => {
+      if (answer?.status === 200) result.requests += 1;
+      else result.errors += 1;
+      next();
+    };
+    running = connections;
+    for (let i = 0; i < connections; i++) next();
   });
-  if ((await Promise.race([drained, timedOut])) === 'timeout') result.failed += pending.size;
-  clearTimeout(timer);
+  result.seconds = (performance.now() - start) / 1000;
   return result;
 }

@@ -14,16 +14,18 @@ export interface RawAnswer {
   ms: number;
 }
 
+/** Called once per request: its answer, or null when the connection failed first. */
+export type OnAnswer = (answer: RawAnswer | null) => void;
+
 interface Conn {
   socket: net.Socket;
-  busy: boolean;
   buffer: Buffer;
   dueAt: number;
-  closing: boolean;
-  settle: ((answer: RawAnswer | null) => void) | null;
+  settle: OnAnswer | null;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 export class RawLoadClient {
   private readonly idle: Conn[] = [];
@@ -45,14 +47,7 @@ export class RawLoadClient {
     return new Promise((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port: this.port });
       socket.setNoDelay(true);
-      const conn: Conn = {
-        socket,
-        busy: false,
-        buffer: Buffer.alloc(0),
-        dueAt: 0,
-        closing: false,
-        settle: null,
-      };
+      const conn: Conn = { socket, buffer: EMPTY, dueAt: 0, settle: null };
       socket.once('connect', () => {
         this.all.add(conn);
         this.idle.push(conn);
@@ -76,6 +71,7 @@ export class RawLoadClient {
   }
 
   private onData(conn: Conn, chunk: Buffer): void {
+    // An answer nearly always arrives in one chunk: no copy then.
     conn.buffer = conn.buffer.length === 0 ? chunk : Buffer.concat([conn.buffer, chunk]);
     const end = conn.buffer.indexOf(HEAD_END);
     if (end < 0) return;
@@ -83,25 +79,27 @@ export class RawLoadClient {
     const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
     if (conn.buffer.length < end + 4 + length) return;
     const status = Number(head.slice(9, 12));
-    conn.closing = /\r\nconnection: *close/i.test(head);
-    conn.buffer = conn.buffer.subarray(end + 4 + length);
+    const closing = /\r\nconnection: *close/i.test(head);
+    conn.buffer =
+      conn.buffer.length === end + 4 + length ? EMPTY : conn.buffer.subarray(end + 4 + length);
     const settle = conn.settle;
     conn.settle = null;
-    conn.busy = false;
-    if (!conn.closing) this.idle.push(conn);
+    if (!closing) this.idle.push(conn);
     settle?.({ status, ms: performance.now() - conn.dueAt });
   }
 
-  /** Sends on an idle connection; null when every connection is busy. Resolves null on a failure. */
-  send(dueAt: number): Promise<RawAnswer | null> | null {
+  /**
+   * Sends on an idle connection and calls `onAnswer` with its answer; false (and no
+   * call) when every connection is busy. Callbacks, not promises: at thousands of
+   * requests a second a promise chain per request is most of the generator's garbage.
+   */
+  send(dueAt: number, onAnswer: OnAnswer): boolean {
     const conn = this.idle.pop();
-    if (conn === undefined) return null;
-    conn.busy = true;
+    if (conn === undefined) return false;
     conn.dueAt = dueAt;
-    return new Promise((resolve) => {
-      conn.settle = resolve;
-      conn.socket.write(this.request);
-    });
+    conn.settle = onAnswer;
+    conn.socket.write(this.request);
+    return true;
   }
 
   get connections(): number {
