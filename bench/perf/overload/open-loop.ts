@@ -5,6 +5,7 @@
  * load generator that falls behind shows as latency rather than hiding it (LoadGen's
  * rule against coordinated omission).
  */
+import type { ClosedLoopResult } from '../serving/http-client.ts';
 import type { OnAnswer } from './raw-client.ts';
 
 export interface OpenLoopResult {
@@ -99,14 +100,6 @@ export async function openLoop(
   }
   finished = true;
   return result;
-}
-
-export interface ClosedLoopResult {
-  /** 200s answered within the run. */
-  requests: number;
-  /** Other answers and failures. */
-  errors: number;
-  seconds: number;
 }
 
 /**
