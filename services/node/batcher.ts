@@ -19,8 +19,13 @@ import { EdgeshiftError } from '../common/errors.ts';
 import type { ModelSignature, Tensor } from '../common/tensor.ts';
 import { requestElements } from './admission.ts';
 import { batchKey, concatInputs, hasBatchDimension, splitOutputs } from './batch-tensors.ts';
+import type { RunOptions } from './runtimes/runtime.ts';
 
-export type RunFn = (inputs: Tensor[], outputNames?: string[]) => Promise<Tensor[]>;
+export type RunFn = (
+  inputs: Tensor[],
+  outputNames?: string[],
+  options?: RunOptions,
+) => Promise<Tensor[]>;
 
 /** setTimeout and clearTimeout, injectable so tests decide when a timer fires. */
 export interface BatcherTimers {
@@ -475,13 +480,18 @@ export class Batcher {
    * so a run handed over while another is in flight first waits for it: its compute starts
    * when the previous run ended, and the wait before that counts as queueing.
    */
-  private async timedRun(inputs: Tensor[], outputNames: string[] | undefined, items: number) {
+  private async timedRun(
+    inputs: Tensor[],
+    outputNames: string[] | undefined,
+    items: number,
+    options?: RunOptions,
+  ) {
     const handedOver = this.now();
     let outputs: Tensor[];
     let end: number;
     let previousEnd: number;
     try {
-      outputs = await this.run(inputs, outputNames);
+      outputs = await this.run(inputs, outputNames, options);
     } finally {
       end = this.now();
       previousEnd = this.lastRunEnd;
@@ -522,7 +532,8 @@ export class Batcher {
     let failed = false;
     try {
       const merged = concatInputs(group.map((p) => p.request.inputs));
-      const result = await this.timedRun(merged, first.outputNames, items);
+      // The merged inputs are fresh arrays nobody else holds: a worker may take them uncopied.
+      const result = await this.timedRun(merged, first.outputNames, items, { handOver: true });
       computeMs = result.computeMs;
       waitedMs = result.waitedMs;
       split = splitOutputs(

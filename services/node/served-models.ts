@@ -54,7 +54,7 @@ async function loadOne(
   }
   const name = resolved.name;
   const batcher = new Batcher(
-    (inputs, outputNames) => session.run(inputs, outputNames),
+    (inputs, outputNames, options) => session.run(inputs, outputNames, options),
     session.signature,
     {
       maxBatch: config.maxBatch,

@@ -313,7 +313,11 @@ export class GenerationScheduler {
   /** The run's outputs, or undefined after failing every sequence in it (and clearing the batch). */
   private async runOrFail(inputs: Tensor[], sequences: Sequence[]): Promise<Tensor[] | undefined> {
     try {
-      return await this.session.run(inputs, ['logits', ...this.layout.presentNames]);
+      // Every input is built for this run (a step's pasts are the last step's presents,
+      // replaced by this step's): a worker session may take them without a copy.
+      return await this.session.run(inputs, ['logits', ...this.layout.presentNames], {
+        handOver: true,
+      });
     } catch (cause) {
       const error =
         isEdgeshiftError(cause) && cause.status === 503

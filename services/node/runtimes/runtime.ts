@@ -26,6 +26,17 @@ export interface RuntimeOptions {
   cpuMemArena?: boolean;
 }
 
+export interface RunOptions {
+  /**
+   * The inputs' buffers are the session's from now on: the caller never reads or writes
+   * them again. A worker session then moves each buffer that an input holds whole to its
+   * thread instead of copying it (the buffers become detached here); others are copied as
+   * always. For buffers the caller made for this run, e.g. a decoding step's key/value
+   * caches, which are the previous step's outputs.
+   */
+  handOver?: boolean;
+}
+
 /** One loaded model. `run` may be called concurrently; implementations serialise as needed. */
 export interface RuntimeSession {
   readonly runtime: RuntimeName;
@@ -38,7 +49,7 @@ export interface RuntimeSession {
    * Run one inference. `inputs` must hold every declared input; returns the requested
    * outputs (all declared outputs when `outputNames` is omitted), keyed by name.
    */
-  run(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]>;
+  run(inputs: Tensor[], outputNames?: string[], options?: RunOptions): Promise<Tensor[]>;
   close(): Promise<void>;
 }
 

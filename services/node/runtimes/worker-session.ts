@@ -14,7 +14,7 @@ import {
   signatureFromMetadata,
   toOrtParts,
 } from './ort-convert.ts';
-import type { ExecutionProvider, RuntimeName, RuntimeSession } from './runtime.ts';
+import type { ExecutionProvider, RunOptions, RuntimeName, RuntimeSession } from './runtime.ts';
 
 /** Gives tests the worker, e.g. to make it die on purpose. */
 export const kWorker = Symbol('edgeshift.runtime.worker');
@@ -55,6 +55,15 @@ interface Pending {
 }
 
 class WorkerError extends Error {}
+
+/** True when `data` spans all of a plain (not shared) ArrayBuffer, which can then be moved. */
+function ownsWholeBuffer(data: ArrayBufferView): data is ArrayBufferView & { buffer: ArrayBuffer } {
+  return (
+    data.buffer instanceof ArrayBuffer &&
+    data.byteOffset === 0 &&
+    data.byteLength === data.buffer.byteLength
+  );
+}
 
 class WorkerSession implements RuntimeSession {
   readonly runtime: RuntimeName;
@@ -100,25 +109,30 @@ class WorkerSession implements RuntimeSession {
     return (await this.post({ op: 'load', path, options: sessionOptions })) as OrtSessionMetadata;
   }
 
-  async run(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
+  async run(inputs: Tensor[], outputNames?: string[], options?: RunOptions): Promise<Tensor[]> {
     this.assertOpen();
     checkRunRequest(this.signature, inputs, outputNames);
     const feeds: Record<string, OrtTensorParts> = {};
-    const transfer: ArrayBuffer[] = [];
+    const transfer = new Set<ArrayBuffer>();
     for (const tensor of inputs) {
       const parts = toOrtParts(tensor);
       if (!Array.isArray(parts.data) && tensor.datatype !== 'BYTES') {
-        // A fresh copy the worker can own: the caller's buffer may be shared (e.g. a pooled request body).
-        const copy = freshCopy(tensor.datatype, parts.data);
-        parts.data = copy;
-        transfer.push(copy.buffer as ArrayBuffer);
+        const data = parts.data;
+        if (options?.handOver === true && ownsWholeBuffer(data) && !transfer.has(data.buffer)) {
+          transfer.add(data.buffer);
+        } else {
+          // A fresh copy the worker can own: the caller's buffer may be shared (e.g. a pooled request body).
+          const copy = freshCopy(tensor.datatype, data);
+          parts.data = copy;
+          transfer.add(copy.buffer as ArrayBuffer);
+        }
       }
       feeds[tensor.name] = parts;
     }
     const fetches = outputNames ?? this.signature.outputs.map((o) => o.name);
     let value: Record<string, OrtTensorParts>;
     try {
-      value = (await this.post({ op: 'run', feeds, fetches }, transfer)) as Record<
+      value = (await this.post({ op: 'run', feeds, fetches }, [...transfer])) as Record<
         string,
         OrtTensorParts
       >;

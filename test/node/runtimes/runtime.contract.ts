@@ -293,6 +293,30 @@ export function runtimeContract(
       for (const t of inputs) assert.ok(t.data.length > 0, `${t.name} was detached`);
     });
 
+    it('computes the same with handOver; a worker takes whole buffers and still copies views', async () => {
+      const reference = await mixed.run(mixedInputs(2));
+      const inputs = mixedInputs(2);
+      // x spans its whole buffer, so a worker may move it; the mask is a view into a pool.
+      const shared = new Float32Array(8);
+      shared.set(inputs[0]?.data as Float32Array);
+      inputs[0] = { name: 'x', datatype: 'FP32', shape: [2, 4], data: shared };
+      const pool = Buffer.alloc(32, 7);
+      const mask = pool.subarray(5, 9);
+      mask.set(inputs[2]?.data as Uint8Array);
+      inputs[2] = { name: 'mask', datatype: 'BOOL', shape: [2, 2], data: mask };
+      const ids = inputs[1]!.data;
+      const outputs = await mixed.run(inputs, undefined, { handOver: true });
+      assert.deepEqual(outputs, reference);
+      assert.equal(pool.length, 32, 'a view into a pool is copied, never moved');
+      // A session that leaves the event loop free runs in a worker; one that does not moves nothing.
+      if (options.nonBlocking) {
+        assert.equal(shared.length, 0, 'a worker session moved the whole buffer');
+        assert.equal(ids.length, 0);
+      } else {
+        assert.equal(shared.length, 8, 'an inline session moves nothing');
+      }
+    });
+
     it('runs the pretrained PaddleOCR classifier at batch 1 and 4 with the same per-image results', async () => {
       const images = ppocrImages(4, 11);
       const singles = [];
