@@ -15,6 +15,7 @@ interface NodeFlags {
   runtime?: string;
   ep?: string;
   threads?: number;
+  tiersOnMachine?: number;
   maxBatch?: number;
   maxQueueDelayMs?: number;
   maxQueue?: number;
@@ -60,7 +61,16 @@ export function registerNodeCommand(program: Command): void {
     .addOption(
       new Option('--ep <provider>', 'execution provider').choices(['cpu', 'webgpu', 'cuda']),
     )
-    .option('--threads <n>', 'intra-op threads (0: runtime default)', integer('--threads'))
+    .option(
+      '--threads <n>',
+      "intra-op threads per model; 0: onnxruntime's default, a thread per core (default: the node's share of the CPUs less one for the event loop, at least 1)",
+      integer('--threads'),
+    )
+    .option(
+      '--tiers-on-machine <n>',
+      'tiers (nodes) sharing this machine, this one included: divides the CPUs the default thread count is chosen from',
+      integer('--tiers-on-machine'),
+    )
     .option('--max-batch <n>', 'largest dynamic batch, in items', integer('--max-batch'))
     .option(
       '--max-queue-delay-ms <ms>',
@@ -177,6 +187,12 @@ Examples:
         throw bindError(error, options.host, options.port) ?? error;
       });
       installSignalHandlers(node);
+      const first = node.models.values().next().value;
+      if (first !== undefined) {
+        console.error(
+          `edgeshift node: ${first.threads.intraOpThreads} intra-op thread(s) per model, session ${node.config.sessionMode} (${first.threads.reason})`,
+        );
+      }
       console.error(
         `edgeshift node: ${options.tier} node serving ${options.models.join(', ')} at ${address.url} (Ctrl-C to stop)`,
       );

@@ -36,6 +36,14 @@ export interface ModelLoad {
   perItemComputeMs: number | null;
   /** Generation (decoder models only): sequences decoding and waiting now. */
   generation?: { active: number; waiting: number };
+  /** Where the session computes: its runtime, worker thread or inline, intra-op threads and why. */
+  session: {
+    runtime: string;
+    ep: string;
+    mode: 'worker' | 'inline';
+    intraOpThreads: number;
+    threadsReason: string;
+  };
 }
 
 export interface NodeStats {

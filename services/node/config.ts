@@ -39,8 +39,14 @@ const fields = {
    * cheaper per run, but every request waits while an inference computes.
    */
   sessionMode: z.enum(SESSION_MODES).default('worker'),
-  /** Intra-op threads per model; 0 lets the runtime choose. */
-  threads: z.number().int().min(0).max(1024).default(0),
+  /**
+   * Intra-op threads per model. Unset: chosen from the machine (runtimes/thread-plan.ts:
+   * the node's share of the CPUs less one for the event loop, at least 1); 0 lets
+   * onnxruntime choose (a thread per physical core).
+   */
+  threads: z.number().int().min(0).max(1024).optional(),
+  /** Tiers (nodes) sharing this machine's CPUs, this one included: divides the thread share. */
+  tiersOnMachine: z.number().int().min(1).max(64).default(1),
   /**
    * onnxruntime-node's CPU memory arena (`enableCpuMemArena`): on, a session keeps the
    * memory of its largest run until it closes; off, each run frees what it allocated.

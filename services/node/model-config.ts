@@ -117,7 +117,7 @@ export interface TritonModelConfig {
   default_model_filename: string;
   cc_model_filenames: Record<string, never>;
   metric_tags: Record<string, never>;
-  parameters: Record<string, never>;
+  parameters: Record<string, { string_value: string }>;
   model_warmup: never[];
   model_transaction_policy: { decoupled: boolean };
 }
@@ -129,6 +129,8 @@ export interface ConfiguredModel {
   signature: ModelSignature;
   /** Whether requests merge along dimension 0 (Batcher.batchable). */
   batchable: boolean;
+  /** The session's intra-op threads (0: onnxruntime's default). */
+  intraOpThreads: number;
 }
 
 export type ConfigSettings = Pick<NodeConfig, 'maxBatch' | 'maxQueueDelayMs' | 'ep'>;
@@ -141,7 +143,7 @@ export type ConfigSettings = Pick<NodeConfig, 'maxBatch' | 'maxQueueDelayMs' | '
  * batching model is listed with dims [-1].
  *
  * @example
- * modelConfig({ name: 'cnn', file: 'models/built/cnn.onnx', signature, batchable: true },
+ * modelConfig({ name: 'cnn', file: 'models/built/cnn.onnx', signature, batchable: true, intraOpThreads: 1 },
  *   { maxBatch: 8, maxQueueDelayMs: 0, ep: 'cpu' }).max_batch_size; // 8
  */
 export function modelConfig(model: ConfiguredModel, settings: ConfigSettings): TritonModelConfig {
@@ -205,7 +207,12 @@ export function modelConfig(model: ConfiguredModel, settings: ConfigSettings): T
     default_model_filename: basename(model.file),
     cc_model_filenames: {},
     metric_tags: {},
-    parameters: {},
+    // The names Triton's onnxruntime backend reads from a model's parameters; one
+    // inference at a time per session, so inter-op is 1 (onnxruntime-node.ts).
+    parameters: {
+      intra_op_thread_count: { string_value: String(model.intraOpThreads) },
+      inter_op_thread_count: { string_value: '1' },
+    },
     model_warmup: [],
     // Each infer request gets exactly one response.
     model_transaction_policy: { decoupled: false },

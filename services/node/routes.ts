@@ -177,6 +177,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
           file: model.file,
           signature: model.signature,
           batchable: model.batcher.batchable,
+          intraOpThreads: model.threads.intraOpThreads,
         },
         ctx.config,
       );

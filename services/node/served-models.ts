@@ -10,6 +10,7 @@ import type { NodeConfig } from './config.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { createRuntime } from './runtimes/index.ts';
 import type { RuntimeSession } from './runtimes/runtime.ts';
+import { machineCpus, planThreads, type ThreadPlan } from './runtimes/thread-plan.ts';
 
 export const MODEL_VERSION = '1';
 /** Triton's platform name for ONNX models served by ONNX Runtime (model configuration docs). */
@@ -24,6 +25,8 @@ export interface ServedModel {
   readonly session: RuntimeSession;
   readonly signature: ModelSignature;
   readonly batcher: Batcher;
+  /** The session's intra-op threads and why (runtimes/thread-plan.ts). */
+  readonly threads: ThreadPlan;
 }
 
 async function loadOne(
@@ -31,13 +34,14 @@ async function loadOne(
   config: NodeConfig,
   runtime: ReturnType<typeof createRuntime>,
   metrics: NodeMetrics,
+  threads: ThreadPlan,
 ): Promise<ServedModel> {
   const resolved = await resolveModel(nameOrPath);
   let session: RuntimeSession;
   try {
     session = await runtime.load(resolved.file, {
       ep: config.ep,
-      threads: config.threads === 0 ? undefined : config.threads,
+      threads: threads.intraOpThreads === 0 ? undefined : threads.intraOpThreads,
       worker: config.sessionMode === 'worker',
       cpuMemArena: config.cpuMemArena,
     });
@@ -76,6 +80,7 @@ async function loadOne(
     session,
     signature: session.signature,
     batcher,
+    threads,
   };
 }
 
@@ -85,10 +90,16 @@ export async function loadModels(
   metrics: NodeMetrics,
 ): Promise<Map<string, ServedModel>> {
   const runtime = createRuntime(config.runtime);
+  const threads = planThreads({
+    cpus: machineCpus(),
+    tiersOnMachine: config.tiersOnMachine,
+    sessionMode: config.sessionMode,
+    requested: config.threads,
+  });
   const models = new Map<string, ServedModel>();
   try {
     for (const entry of config.models) {
-      const model = await loadOne(entry, config, runtime, metrics);
+      const model = await loadOne(entry, config, runtime, metrics, threads);
       if (models.has(model.name)) {
         await model.session.close();
         throw new EdgeshiftError('ES_CONFIG', `model ${model.name} is listed twice`);

@@ -49,6 +49,13 @@ function modelLoad(model: ServedModel, ctx: StatsContext): ModelLoad {
       maxBatch: ctx.config.maxBatch,
     },
     perItemComputeMs: model.batcher.perItemComputeMs,
+    session: {
+      runtime: model.session.runtime,
+      ep: model.session.ep,
+      mode: ctx.config.sessionMode,
+      intraOpThreads: model.threads.intraOpThreads,
+      threadsReason: model.threads.reason,
+    },
     ...(scheduler === undefined
       ? {}
       : { generation: { active: scheduler.stats.active, waiting: scheduler.stats.waiting } }),

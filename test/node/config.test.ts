@@ -19,7 +19,8 @@ describe('node config', () => {
     assert.deepEqual(config.models, ['cnn']);
     assert.equal(config.runtime, 'onnxruntime-node');
     assert.equal(config.ep, 'cpu');
-    assert.equal(config.threads, 0);
+    assert.equal(config.threads, undefined, 'chosen from the machine');
+    assert.equal(config.tiersOnMachine, 1);
     assert.equal(config.maxBatch, 8);
     assert.equal(config.maxQueue, 256);
     assert.equal(config.host, '127.0.0.1');

@@ -401,6 +401,13 @@ describe('GET /v2/models/{name}[/versions/{v}]/config', () => {
       assert.equal(config['name'], name);
       assert.equal(config['platform'], 'onnxruntime_onnx');
       assert.equal(config['backend'], 'onnxruntime');
+      // Triton's onnxruntime backend parameter names, with the session's thread count.
+      assert.deepEqual(config['parameters'], {
+        intra_op_thread_count: {
+          string_value: String(node.models.get(name)!.threads.intraOpThreads),
+        },
+        inter_op_thread_count: { string_value: '1' },
+      });
       const batching = name !== 'fixed';
       assert.equal(config['max_batch_size'], batching ? MAX_BATCH : 0, name);
       // perf_analyzer skips the first metadata dimension when max_batch_size > 0.

@@ -96,6 +96,13 @@ describe('GET /stats', () => {
       [5, 2, 2, node.config.maxBatch],
     );
     assert.ok(mlp.perItemComputeMs !== null && mlp.perItemComputeMs > 0);
+    assert.deepEqual(mlp.session, {
+      runtime: 'onnxruntime-node',
+      ep: 'cpu',
+      mode: 'worker',
+      intraOpThreads: 1,
+      threadsReason: 'set to 1',
+    });
     assert.equal(mlp.generation, undefined);
     assert.deepEqual(stats.models.gpt!.generation, { active: 0, waiting: 0 });
   });

@@ -262,6 +262,13 @@ describe('OIP client against a stats endpoint', () => {
           total: { count: 10, p50Ms: 1.2, p90Ms: 2.3, p99Ms: 3.4, meanMs: 1.4 },
           batch: { count: 4, mean: 2.5, max: 8, maxBatch: 8 },
           perItemComputeMs: 0.25,
+          session: {
+            runtime: 'onnxruntime-node',
+            ep: 'cpu',
+            mode: 'worker',
+            intraOpThreads: 1,
+            threadsReason: 'set to 1',
+          },
         },
       },
     };
