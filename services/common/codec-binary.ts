@@ -9,7 +9,7 @@ import {
   type FixedDatatype,
   fixedTensorBytes,
   type NumericTypedArray,
-  typedArrayFromBytes,
+  typedArrayOverBytes,
 } from './codec-tensor-data.ts';
 import { EdgeshiftError } from './errors.ts';
 import { type Datatype, ELEMENT_SIZE, type TensorData } from './tensor.ts';
@@ -26,8 +26,9 @@ export function expectedBinarySize(datatype: Datatype, count: number): number | 
 }
 
 /**
- * Decodes `bytes` (exactly the tensor's `binary_data_size` bytes) into typed contents.
- * The caller has already checked the size of fixed-size types.
+ * Decodes `bytes` (exactly the tensor's `binary_data_size` bytes) into typed contents,
+ * a view of them where alignment allows (typedArrayOverBytes). The caller has already
+ * checked the size of fixed-size types.
  */
 export function readBinaryTensorData(
   what: string,
@@ -36,7 +37,7 @@ export function readBinaryTensorData(
   bytes: Uint8Array,
 ): TensorData {
   if (datatype === 'BYTES') return readBytesElements(what, count, bytes);
-  const out = typedArrayFromBytes(datatype, bytes, count);
+  const out = typedArrayOverBytes(datatype, bytes, count);
   if (datatype === 'BOOL') {
     const b = out as Uint8Array;
     for (let i = 0; i < b.length; i++) {

@@ -100,6 +100,30 @@ export function fixedTensorBytes(data: NumericTypedArray, datatype: FixedDatatyp
   return copy;
 }
 
+/**
+ * Wire bytes as a typed array of `datatype`: a view of them where the host is
+ * little-endian (the wire's order) and they sit at a multiple of the element size, else
+ * a copy. A view shares the body's memory, so nothing may write into either; decoding
+ * a request then copies no tensor data at all (the batcher or the worker thread copies
+ * it once, where it must).
+ */
+export function typedArrayOverBytes(
+  datatype: FixedDatatype,
+  bytes: Uint8Array,
+  length: number,
+): NumericTypedArray {
+  const size = ELEMENT_SIZE[datatype];
+  if (!HOST_IS_LITTLE_ENDIAN || bytes.byteOffset % size !== 0) {
+    return typedArrayFromBytes(datatype, bytes, length);
+  }
+  const Ctor = allocateTensorData(datatype, 0).constructor as new (
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    length: number,
+  ) => NumericTypedArray;
+  return new Ctor(bytes.buffer, bytes.byteOffset, length);
+}
+
 /** Copies wire bytes into a fresh typed array of `datatype` (always a copy: never aliases the body). */
 export function typedArrayFromBytes(
   datatype: FixedDatatype,

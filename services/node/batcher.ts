@@ -82,6 +82,11 @@ export interface BatchRequest {
   arrivedAt: number;
   /** Latency budget in milliseconds, if the client gave one. */
   budgetMs?: number;
+  /**
+   * The inputs were made for this request and are the batcher's from now on: run alone,
+   * they are handed to the runtime uncopied where they own their buffers (RunOptions).
+   */
+  handOver?: boolean;
 }
 
 export interface BatchResult {
@@ -516,6 +521,7 @@ export class Batcher {
         p.request.inputs,
         p.request.outputNames,
         p.items,
+        p.request.handOver === true ? { handOver: true } : undefined,
       );
       const queueMs = start - p.enqueuedAt + waitedMs;
       p.resolve({ outputs, queueMs, computeMs, batchItems: p.items });

@@ -115,6 +115,8 @@ function inferHandler(ctx: RouteContext): RouteHandlerMethod {
       outputNames: decoded.requestedOutputs,
       arrivedAt: state.arrivedAt,
       budgetMs,
+      // Decoded for this request alone (tensor data views of the body are copied, not moved).
+      handOver: true,
     });
     state.queueMs = result.queueMs;
     state.computeMs = result.computeMs;
