@@ -1,10 +1,12 @@
 /**
  * Serving benchmark: what the node costs against calling onnxruntime-node in-process,
- * measured in one run on one machine, for the zoo's mlp, cnn and gpt.
+ * measured in one run on one machine, for the zoo's mlp, cnn and gpt, beside a
+ * hand-rolled peer and a null server.
  *
  *   npm run bench:serving -- [--models mlp,cnn,gpt] [--seconds 3] [--rounds 3]
- *     [--concurrency 32] [--protocol json|binary|both] [--session-mode worker|inline|both]
- *     [--threads 1] [--wait-idle 60] [--no-null] [--json out.json]    (--help lists all)
+ *     [--concurrency 1,4,16,64] [--protocol json|binary|both] [--session-mode worker|inline|both]
+ *     [--threads 1] [--after-idle 90] [--wait-idle 60] [--no-hand-rolled] [--no-null]
+ *     [--json out.json]    (--help lists all)
  *
  * Design (docs/performance.md explains it at length):
  * - Baseline: an onnxruntime-node session in this process (no worker thread, the node's
@@ -14,33 +16,47 @@
  * - Served: the node runs in a child process (serve-child.ts) so the load generator never
  *   shares its event loop; one node per `--session-mode` (worker thread or inline), both
  *   by default, otherwise with the node's defaults. Throughput at saturation: closed-loop
- *   load, `--concurrency`
- *   keep-alive connections each sending batch-1 requests; wrk when it is on PATH (a C
- *   client takes the least CPU from the server on 2 cores), else the OIP client.
+ *   load, keep-alive connections each sending batch-1 requests, at every concurrency of
+ *   `--concurrency` in every round; wrk when it is on PATH (a C client takes the least CPU
+ *   from the server on 2 cores), else the OIP client. Ratios to in-process are taken
+ *   round by round (served / in-process of the same round) and reported as min / median /
+ *   max over rounds; targets are read against the median.
  *   Latency at low load: one request at a time over one keep-alive connection through
  *   the OIP client (services/common/client, its pass-through send of the pre-encoded
  *   body); "added p50" = served p50 - in-process p50. The same is measured through a
  *   node:http keep-alive client in every round (alternating which goes first), so the
  *   OIP client's own cost shows; --no-compare-clients skips it.
+ * - Hand-rolled peer (hand-rolled-child.ts): node:http around one onnxruntime-node session
+ *   with the same `threads`, on the main thread, no batching or validation: what a
+ *   researcher serves a model with in an afternoon. It gets the node's own requests and
+ *   the same output check, and is measured exactly like the node; per concurrency the
+ *   report says whether the node is at or above it (node / peer of the same round).
+ *   --no-hand-rolled skips it.
  * - Null server (null-child.ts): fastify answering with the node's own canned response,
  *   computing nothing, measured the same way: the HTTP ceiling on this machine.
+ * - After idle (`--after-idle <s>`, default 90, 0 skips): after the fresh rounds the nodes
+ *   get no requests for that long; then one more round measures the nodes' throughput at
+ *   every concurrency without a warm-up (a warm-up would undo what the idle did), and the
+ *   in-process baseline after them, for the ratio. Only each node's first measurement
+ *   follows the idle directly; its later ones follow its own after-idle load.
  * - Both the JSON protocol and the binary tensor extension, every output requested.
  * - gpt: one forward pass over 8 tokens with an empty key/value cache (no decoding).
- * - Every measurement follows a warm-up (`--warmup`). Rounds alternate baseline and
- *   served, so load from other work on the machine hits both alike; the medians count.
- *   The CPU other processes used during each in-process loop is recorded (from
- *   /proc/stat); `--wait-idle` waits for a quiet machine before each round.
- * - `--threads` (default 1) is the same in the baseline and the node: on 2 cores one
- *   intra-op thread leaves the other core to the load generator and the event loop.
- * - Before timing, one served answer per protocol is compared with the in-process
+ * - Every fresh measurement follows a warm-up (`--warmup`). Rounds alternate baseline and
+ *   served, so load from other work on the machine hits both alike. The CPU other
+ *   processes used during each measurement is recorded (from /proc/stat); `--wait-idle`
+ *   waits for a quiet machine before each round and repeats a disturbed measurement.
+ * - `--threads` (default 1) is the same in the baseline, the node and the hand-rolled
+ *   peer: on 2 cores one intra-op thread leaves the other core to the load generator and
+ *   the event loop.
+ * - Before timing, one answer per server and protocol is compared with the in-process
  *   outputs; a difference, a failed request or a non-200 answer makes the run INVALID.
  *
- * Progress goes to stderr, the table to stdout, raw results to `--json <file>`.
+ * Progress goes to stderr, the tables to stdout, raw results to `--json <file>`.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
 import { parseHeaderLength } from '../../../services/common/codec.ts';
@@ -48,6 +64,7 @@ import { median, summariseLatencies } from '../../../services/common/stats.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
 import type { SessionMode } from '../../../services/node/config.ts';
 import { InProcessModel } from './baseline.ts';
+import { type CliOptions, parseCli } from './cli.ts';
 import {
   closedLoop,
   type LatencyClient,
@@ -65,130 +82,32 @@ import {
   type Protocol,
   responseDifference,
 } from './payloads.ts';
+import { type BenchResult, formatReport } from './report.ts';
 import {
+  type AfterIdleResult,
   type BaselineResult,
-  type BenchResult,
-  formatReport,
+  HAND_ROLLED,
+  isNode,
   type ModelResult,
   type ServedResult,
   type ServedRound,
   type Server,
   type Settings,
-  summaryRows,
-} from './report.ts';
+  type ThroughputSeries,
+} from './results.ts';
 import { ServedNode } from './served-node.ts';
+import { latencyRows, peerRows, throughputRows } from './summary.ts';
 import { runWrk, wrkVersion } from './wrk.ts';
 
 /** Float32 results of the same kernels agree far closer than this; a bigger gap is a bug. */
 const AGREEMENT_TOLERANCE = 1e-4;
-
-interface CliOptions {
-  models: string[];
-  seconds: number;
-  warmup: number;
-  rounds: number;
-  concurrency: number;
-  protocol: 'json' | 'binary' | 'both';
-  sessionMode: SessionMode | 'both';
-  waitIdle: number;
-  null: boolean;
-  threads: number;
-  client: 'auto' | 'wrk' | 'node';
-  wrkThreads: number;
-  nodeOptions: Record<string, unknown>;
-  seed: number;
-  json?: string;
-  compareClients: boolean;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
-
-function positiveInteger(value: string): number {
-  const n = positiveNumber(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function parseCli(argv: string[]): CliOptions {
-  const program = new Command()
-    .name('bench:serving')
-    .description(
-      'Served node against in-process onnxruntime-node: throughput at saturation and p50/p99 at low load.',
-    )
-    .option('--models <list>', 'comma-separated zoo models', (v) => v.split(',').filter(Boolean), [
-      'mlp',
-      'cnn',
-      'gpt',
-    ])
-    .option('--seconds <s>', 'length of each timed measurement', positiveNumber, 3)
-    .option('--warmup <s>', 'warm-up before each measurement', positiveNumber, 1)
-    .option(
-      '--rounds <n>',
-      'rounds alternating baseline and served; medians reported',
-      positiveInteger,
-      3,
-    )
-    .option('--concurrency <n>', 'keep-alive connections for throughput', positiveInteger, 32)
-    .addOption(
-      new Option('--protocol <p>', 'request encoding')
-        .choices(['json', 'binary', 'both'])
-        .default('both'),
-    )
-    .addOption(
-      new Option('--session-mode <m>', "the node's sessionMode; both = one node of each")
-        .choices(['worker', 'inline', 'both'])
-        .default('both'),
-    )
-    .option(
-      '--no-null',
-      'skip the null server (canned answers, no compute), the HTTP ceiling on this machine',
-    )
-    .option(
-      '--wait-idle <s>',
-      'before each round, wait up to this long for the machine to be under 15% busy',
-      (v) => (v === '0' ? 0 : positiveNumber(v)),
-      0,
-    )
-    .option(
-      '--threads <n>',
-      'onnxruntime intra-op threads, in the baseline and the node alike',
-      positiveInteger,
-      1,
-    )
-    .addOption(
-      new Option(
-        '--client <c>',
-        'throughput load generator: wrk, or node (the OIP client); auto = wrk when on PATH',
-      )
-        .choices(['auto', 'wrk', 'node'])
-        .default('auto'),
-    )
-    .option('--wrk-threads <n>', 'wrk threads', positiveInteger, 1)
-    .option(
-      '--node-options <json>',
-      'extra node options as JSON, e.g. \'{"maxBatch":32}\'',
-      (v) => JSON.parse(v) as Record<string, unknown>,
-      {},
-    )
-    .option(
-      '--no-compare-clients',
-      'time low-load latency through the OIP client only, not also through node:http',
-    )
-    .option('--seed <n>', 'seed of the request inputs', positiveInteger, 42)
-    .option('--json <file>', 'write the raw results as JSON');
-  program.parse(argv);
-  return program.opts<CliOptions>();
-}
 
 function progress(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const coresText = (o: number | null): string => (o === null ? '?' : o.toFixed(2));
 
 interface Harness {
   cli: CliOptions;
@@ -204,19 +123,26 @@ const MAX_TRIES = 3;
 
 /**
  * Runs one timed measurement and records the CPU other processes used meanwhile. With
- * --wait-idle, a measurement disturbed by more than MAX_OTHER_CORES is repeated after
- * waiting for a quiet machine, at most MAX_TRIES times in all.
+ * --wait-idle and `retry`, a measurement disturbed by more than MAX_OTHER_CORES is
+ * repeated after waiting for a quiet machine, at most MAX_TRIES times in all.
  */
 async function measure<T>(
   h: Harness,
   what: string,
   pids: readonly number[],
   work: () => Promise<T>,
+  retry = true,
 ): Promise<{ value: T; otherCores: number | null }> {
   for (let tries = 1; ; tries++) {
     const result = await otherCores(work, pids);
     const other = result.otherCores;
-    if (h.cli.waitIdle <= 0 || other === null || other <= MAX_OTHER_CORES || tries >= MAX_TRIES) {
+    if (
+      !retry ||
+      h.cli.waitIdle <= 0 ||
+      other === null ||
+      other <= MAX_OTHER_CORES ||
+      tries >= MAX_TRIES
+    ) {
       return result;
     }
     progress(`${what}: other work used ${other.toFixed(2)} cores meanwhile; measuring again`);
@@ -224,31 +150,44 @@ async function measure<T>(
   }
 }
 
+/**
+ * Closed-loop throughput at `concurrency` connections. `fresh`: after a warm-up, and
+ * repeated when disturbed; otherwise (after idle) the first request timed is the first sent.
+ */
 async function servedThroughput(
   h: Harness,
   node: ServedNode,
   model: string,
   payload: HttpPayload,
+  concurrency: number,
   what: string,
+  fresh: boolean,
 ): Promise<ServedRound> {
   const load = async (seconds: number) => {
     if (h.useWrk) {
       const r = await runWrk(node.inferUrl(model), payload, {
-        connections: h.cli.concurrency,
+        connections: concurrency,
         seconds,
-        threads: h.cli.wrkThreads,
+        // wrk refuses fewer connections than threads.
+        threads: Math.min(h.cli.wrkThreads, concurrency),
       });
       return { requests: r.requests, errors: r.errors, seconds: r.seconds };
     }
-    return closedLoop(target(node, model), payload, h.cli.concurrency, seconds);
+    return closedLoop(target(node, model), payload, concurrency, seconds);
   };
-  await load(h.cli.warmup);
-  const { value, otherCores: other } = await measure(h, what, node.pids, async () => {
-    const before = await node.counters(model);
-    const r = await load(h.cli.seconds);
-    const after = await node.counters(model);
-    return { r, before, after };
-  });
+  if (fresh) await load(h.cli.warmup);
+  const { value, otherCores: other } = await measure(
+    h,
+    what,
+    node.pids,
+    async () => {
+      const before = await node.counters(model);
+      const r = await load(h.cli.seconds);
+      const after = await node.counters(model);
+      return { r, before, after };
+    },
+    fresh,
+  );
   const { r, before, after } = value;
   const runs = after.batchRuns - before.batchRuns;
   return {
@@ -283,7 +222,7 @@ async function agreement(
     });
     if (answer.status !== 200) {
       throw new Error(
-        `${model} ${payload.protocol}: the node answered ${answer.status}: ${answer.body}`,
+        `${model} ${payload.protocol}: the server answered ${answer.status}: ${answer.body}`,
       );
     }
     const headerLength = parseHeaderLength(answer.headers['inference-header-content-length']);
@@ -302,7 +241,8 @@ interface ServedSlot {
   server: Server;
   payload: HttpPayload;
   node: ServedNode;
-  rounds: ServedRound[];
+  /** One series per concurrency, in the order of --concurrency. */
+  throughput: ThroughputSeries[];
   latencies: number[];
   /** The same requests timed through node:http, for comparison. */
   nodeHttpLatencies: number[];
@@ -325,18 +265,29 @@ function append(target: number[], values: readonly number[]): void {
   for (const v of values) target.push(v);
 }
 
-function emptySlot(): Pick<
-  ServedSlot,
-  'rounds' | 'latencies' | 'nodeHttpLatencies' | 'total' | 'compute' | 'latencyOther'
-> {
+function newSlot(
+  h: Harness,
+  server: Server,
+  node: ServedNode,
+  payload: HttpPayload,
+  diff: number | null,
+): ServedSlot {
   return {
-    rounds: [],
+    server,
+    payload,
+    node,
+    throughput: emptySeries(h),
     latencies: [],
     nodeHttpLatencies: [],
     total: [],
     compute: [],
     latencyOther: [],
+    diff,
   };
+}
+
+function emptySeries(h: Harness): ThroughputSeries[] {
+  return h.cli.concurrency.map((concurrency) => ({ concurrency, rounds: [] }));
 }
 
 /** Waits, up to `seconds`, for a second in which the machine is less than 15% busy. */
@@ -349,6 +300,236 @@ async function waitForIdle(seconds: number): Promise<void> {
   progress(`the machine stayed busy for ${seconds} s; measuring anyway`);
 }
 
+/** Sleeps `seconds`, saying so on stderr now and then. */
+async function idleFor(model: string, seconds: number): Promise<void> {
+  progress(`${model}: idle ${seconds} s before the after-idle round...`);
+  const step = 30;
+  for (let left = seconds; left > 0; left -= step) {
+    await sleep(Math.min(step, left) * 1000);
+    if (left > step) progress(`${model}: ${Math.round(left - step)} s of idle left`);
+  }
+}
+
+/**
+ * Starts the servers for one model and checks one answer per server and protocol
+ * against the in-process outputs: the nodes (one per session mode), then the
+ * hand-rolled peer and the null server, which answers with the first node's answers.
+ */
+async function startServers(
+  h: Harness,
+  model: string,
+  file: string,
+  inputs: Tensor[],
+  expected: Tensor[],
+  nodes: Map<Server, ServedNode>,
+  scratch: string,
+): Promise<ServedSlot[]> {
+  const { cli } = h;
+  for (const sessionMode of h.sessionModes) {
+    const node = await ServedNode.start({
+      logLevel: 'warn',
+      ...cli.nodeOptions,
+      sessionMode,
+      models: [model],
+      threads: cli.threads,
+    });
+    nodes.set(sessionMode, node);
+  }
+  if (cli.handRolled) {
+    nodes.set(HAND_ROLLED, await ServedNode.startHandRolled(file, model, cli.threads));
+  }
+  const slots: ServedSlot[] = [];
+  const canned: Partial<Record<Protocol, Canned>> = {};
+  for (const [server, node] of nodes) {
+    for (const protocol of h.protocols) {
+      const payload = httpPayload(inputs, protocol);
+      const answer = await agreement(node, model, payload, expected);
+      if (isNode(server)) canned[protocol] ??= answer.canned;
+      if (!(answer.diff <= AGREEMENT_TOLERANCE)) {
+        h.problems.push(
+          `${model} ${server} ${protocol}: served outputs differ from in-process by ${answer.diff}`,
+        );
+      }
+      slots.push(newSlot(h, server, node, payload, answer.diff));
+    }
+  }
+  if (cli.null) {
+    const cannedFile = join(scratch, 'canned.json');
+    await writeFile(cannedFile, JSON.stringify(canned));
+    const node = await ServedNode.startNull(cannedFile);
+    nodes.set('null', node);
+    for (const protocol of h.protocols) {
+      slots.push(newSlot(h, 'null', node, httpPayload(inputs, protocol), null));
+    }
+  }
+  return slots;
+}
+
+interface BaselineRounds {
+  inferencesPerSecond: number[];
+  latencies: number[];
+  other: number[];
+}
+
+async function baselineRound(
+  h: Harness,
+  baseline: InProcessModel,
+  inputs: Tensor[],
+  tag: string,
+): Promise<{ inferencesPerSecond: number; latenciesMs: number[]; other: number | null }> {
+  await baseline.loop(inputs, h.cli.warmup);
+  const { value: loop, otherCores: other } = await measure(h, `${tag} in-process`, [], () =>
+    baseline.loop(inputs, h.cli.seconds),
+  );
+  const b = summariseLatencies(loop.latenciesMs);
+  progress(
+    `${tag} in-process: ${fmt(loop.inferencesPerSecond)} inf/s, p50 ${b.p50Ms.toFixed(3)} ms` +
+      (other === null ? '' : ` (other work on the machine: ${other.toFixed(2)} cores)`),
+  );
+  return { inferencesPerSecond: loop.inferencesPerSecond, latenciesMs: loop.latenciesMs, other };
+}
+
+/** Throughput at every concurrency, one after the other, into `series`. */
+async function throughputSweep(
+  h: Harness,
+  slot: ServedSlot,
+  model: string,
+  tag: string,
+  series: ThroughputSeries[],
+  fresh: boolean,
+): Promise<void> {
+  const what = `${slot.server} ${slot.payload.protocol}`;
+  for (const s of series) {
+    const at = `${tag} ${what} ${s.concurrency} conns`;
+    const thr = await servedThroughput(
+      h,
+      slot.node,
+      model,
+      slot.payload,
+      s.concurrency,
+      `${at} throughput`,
+      fresh,
+    );
+    s.rounds.push(thr);
+    if (thr.errors > 0) h.problems.push(`${at}: ${thr.errors} failed requests`);
+    const batch = Number.isNaN(thr.meanBatch) ? '' : `batch ${thr.meanBatch.toFixed(1)}, `;
+    progress(
+      `${at}: ${fmt(thr.inferencesPerSecond)} inf/s (${batch}server ` +
+        `${thr.nodeCpuCores.toFixed(2)} cores, other work ${coresText(thr.otherCores)} cores)`,
+    );
+  }
+}
+
+/** Latency at low load through the OIP client and (compared) node:http, into the slot. */
+async function latencyRound(
+  h: Harness,
+  slot: ServedSlot,
+  model: string,
+  tag: string,
+  round: number,
+): Promise<void> {
+  const { cli } = h;
+  const what = `${slot.server} ${slot.payload.protocol}`;
+  // Both clients, alternating which goes first from round to round.
+  const kinds: LatencyClient[] = cli.compareClients
+    ? round % 2 === 1
+      ? ['oip', 'node:http']
+      : ['node:http', 'oip']
+    : ['oip'];
+  let seq: SequentialResult | undefined;
+  let latencyOther: number | null = null;
+  let nodeHttpP50: number | undefined;
+  for (const kind of kinds) {
+    const to = target(slot.node, model);
+    await sequentialRequests(to, slot.payload, cli.warmup, kind);
+    const measured = await measure(h, `${tag} ${what} latency (${kind})`, slot.node.pids, () =>
+      sequentialRequests(to, slot.payload, cli.seconds, kind),
+    );
+    if (kind === 'oip') {
+      seq = measured.value;
+      latencyOther = measured.otherCores;
+    } else {
+      append(slot.nodeHttpLatencies, measured.value.latenciesMs);
+      nodeHttpP50 = summariseLatencies(measured.value.latenciesMs).p50Ms;
+    }
+  }
+  if (seq === undefined) throw new Error('no latency measured');
+  if (latencyOther !== null) slot.latencyOther.push(latencyOther);
+  append(slot.latencies, seq.latenciesMs);
+  append(slot.total, seq.serverTotalMs);
+  append(slot.compute, seq.serverComputeMs);
+  const s = summariseLatencies(seq.latenciesMs);
+  progress(
+    `${tag} ${what} latency: p50 ${s.p50Ms.toFixed(3)} ms ` +
+      (nodeHttpP50 === undefined ? '' : `(node:http ${nodeHttpP50.toFixed(3)} ms) `) +
+      `(other work: ${coresText(latencyOther)} cores)`,
+  );
+}
+
+/** One fresh round: the baseline, then every server's throughput sweep and latency. */
+async function freshRound(
+  h: Harness,
+  model: string,
+  round: number,
+  baseline: InProcessModel,
+  inputs: Tensor[],
+  slots: ServedSlot[],
+  acc: BaselineRounds,
+): Promise<void> {
+  const tag = `${model} round ${round}/${h.cli.rounds}`;
+  if (h.cli.waitIdle > 0) await waitForIdle(h.cli.waitIdle);
+  const b = await baselineRound(h, baseline, inputs, tag);
+  acc.inferencesPerSecond.push(b.inferencesPerSecond);
+  append(acc.latencies, b.latenciesMs);
+  if (b.other !== null) acc.other.push(b.other);
+  for (const slot of slots) {
+    await throughputSweep(h, slot, model, tag, slot.throughput, true);
+    await latencyRound(h, slot, model, tag, round);
+  }
+}
+
+/** The nodes sit idle, then their throughput at every concurrency, then the baseline. */
+async function afterIdleRound(
+  h: Harness,
+  model: string,
+  baseline: InProcessModel,
+  inputs: Tensor[],
+  slots: ServedSlot[],
+): Promise<AfterIdleResult> {
+  const tag = `${model} after idle`;
+  await idleFor(model, h.cli.afterIdle);
+  const served: AfterIdleResult['served'] = [];
+  for (const slot of slots) {
+    if (!isNode(slot.server)) continue;
+    const throughput = emptySeries(h);
+    await throughputSweep(h, slot, model, tag, throughput, false);
+    served.push({ server: slot.server, protocol: slot.payload.protocol, throughput });
+  }
+  const b = await baselineRound(h, baseline, inputs, tag);
+  return {
+    idleSeconds: h.cli.afterIdle,
+    baselineInferencesPerSecond: b.inferencesPerSecond,
+    baselineOtherCores: b.other,
+    served,
+  };
+}
+
+function servedResult(slot: ServedSlot): ServedResult {
+  return {
+    server: slot.server,
+    protocol: slot.payload.protocol,
+    requestBytes: slot.payload.body.length,
+    maxRelativeDifference: slot.diff,
+    throughput: slot.throughput,
+    latency: summariseLatencies(slot.latencies),
+    nodeHttpLatency:
+      slot.nodeHttpLatencies.length === 0 ? null : summariseLatencies(slot.nodeHttpLatencies),
+    serverTotalP50Ms: median(slot.total),
+    serverComputeP50Ms: median(slot.compute),
+    latencyOtherCores: slot.latencyOther.length === 0 ? null : median(slot.latencyOther),
+  };
+}
+
 async function benchModel(
   h: Harness,
   model: string,
@@ -359,133 +540,23 @@ async function benchModel(
   const nodes = new Map<Server, ServedNode>();
   const scratch = await mkdtemp(join(tmpdir(), 'edgeshift-serving-'));
   try {
-    for (const sessionMode of h.sessionModes) {
-      const node = await ServedNode.start({
-        logLevel: 'warn',
-        ...cli.nodeOptions,
-        sessionMode,
-        models: [model],
-        threads: cli.threads,
-      });
-      nodes.set(sessionMode, node);
-    }
     const inputs = benchmarkInputs(baseline.signature, cli.seed);
     const expected = await baseline.run(inputs);
-    const slots: ServedSlot[] = [];
-    const canned: Partial<Record<Protocol, Canned>> = {};
-    for (const [server, node] of nodes) {
-      for (const protocol of h.protocols) {
-        const payload = httpPayload(inputs, protocol);
-        const answer = await agreement(node, model, payload, expected);
-        canned[protocol] ??= answer.canned;
-        if (!(answer.diff <= AGREEMENT_TOLERANCE)) {
-          h.problems.push(
-            `${model} ${server} ${protocol}: served outputs differ from in-process by ${answer.diff}`,
-          );
-        }
-        slots.push({ server, payload, node, ...emptySlot(), diff: answer.diff });
-      }
-    }
-    if (cli.null) {
-      // The null server answers each protocol with the node's own answer, computing nothing.
-      const file = join(scratch, 'canned.json');
-      await writeFile(file, JSON.stringify(canned));
-      const node = await ServedNode.startNull(file);
-      nodes.set('null', node);
-      for (const protocol of h.protocols) {
-        const payload = httpPayload(inputs, protocol);
-        slots.push({ server: 'null', payload, node, ...emptySlot(), diff: null });
-      }
-    }
-
-    const baselineRounds: number[] = [];
-    const baselineLatencies: number[] = [];
-    const baselineOther: number[] = [];
+    const slots = await startServers(h, model, entry.file, inputs, expected, nodes, scratch);
+    const acc: BaselineRounds = { inferencesPerSecond: [], latencies: [], other: [] };
     for (let round = 1; round <= cli.rounds; round++) {
-      const tag = `${model} round ${round}/${cli.rounds}`;
-      if (cli.waitIdle > 0) await waitForIdle(cli.waitIdle);
-      await baseline.loop(inputs, cli.warmup);
-      const { value: loop, otherCores: other } = await measure(h, `${tag} in-process`, [], () =>
-        baseline.loop(inputs, cli.seconds),
-      );
-      baselineRounds.push(loop.inferencesPerSecond);
-      append(baselineLatencies, loop.latenciesMs);
-      if (other !== null) baselineOther.push(other);
-      const b = summariseLatencies(loop.latenciesMs);
-      progress(
-        `${tag} in-process: ${fmt(loop.inferencesPerSecond)} inf/s, p50 ${b.p50Ms.toFixed(3)} ms` +
-          (other === null ? '' : ` (other work on the machine: ${other.toFixed(2)} cores)`),
-      );
-      for (const slot of slots) {
-        const { node, payload } = slot;
-        const what = `${slot.server} ${payload.protocol}`;
-        const thr = await servedThroughput(h, node, model, payload, `${tag} ${what} throughput`);
-        slot.rounds.push(thr);
-        if (thr.errors > 0) h.problems.push(`${tag} ${what}: ${thr.errors} failed requests`);
-        // Both clients, alternating which goes first from round to round.
-        const kinds: LatencyClient[] = cli.compareClients
-          ? round % 2 === 1
-            ? ['oip', 'node:http']
-            : ['node:http', 'oip']
-          : ['oip'];
-        let seq: SequentialResult | undefined;
-        let latencyOther: number | null = null;
-        let nodeHttpP50: number | undefined;
-        for (const kind of kinds) {
-          const to = target(node, model);
-          await sequentialRequests(to, payload, cli.warmup, kind);
-          const measured = await measure(h, `${tag} ${what} latency (${kind})`, node.pids, () =>
-            sequentialRequests(to, payload, cli.seconds, kind),
-          );
-          if (kind === 'oip') {
-            seq = measured.value;
-            latencyOther = measured.otherCores;
-          } else {
-            append(slot.nodeHttpLatencies, measured.value.latenciesMs);
-            nodeHttpP50 = summariseLatencies(measured.value.latenciesMs).p50Ms;
-          }
-        }
-        if (seq === undefined) throw new Error('no latency measured');
-        if (latencyOther !== null) slot.latencyOther.push(latencyOther);
-        append(slot.latencies, seq.latenciesMs);
-        append(slot.total, seq.serverTotalMs);
-        append(slot.compute, seq.serverComputeMs);
-        const s = summariseLatencies(seq.latenciesMs);
-        const batch = slot.server === 'null' ? '' : `batch ${thr.meanBatch.toFixed(1)}, `;
-        const others = [thr.otherCores, latencyOther]
-          .map((o) => (o === null ? '?' : o.toFixed(2)))
-          .join('/');
-        progress(
-          `${tag} served ${what}: ${fmt(thr.inferencesPerSecond)} inf/s ` +
-            `(${batch}server ${thr.nodeCpuCores.toFixed(2)} cores), p50 ${s.p50Ms.toFixed(3)} ms ` +
-            (nodeHttpP50 === undefined ? '' : `(node:http ${nodeHttpP50.toFixed(3)} ms) `) +
-            `(other work: ${others} cores)`,
-        );
-      }
+      await freshRound(h, model, round, baseline, inputs, slots, acc);
     }
-
+    const afterIdle =
+      cli.afterIdle > 0 ? await afterIdleRound(h, model, baseline, inputs, slots) : null;
     const baselineResult: BaselineResult = {
-      roundsInferencesPerSecond: baselineRounds,
-      inferencesPerSecond: median(baselineRounds),
-      latency: summariseLatencies(baselineLatencies),
-      otherCores: baselineOther.length === 0 ? null : median(baselineOther),
+      roundsInferencesPerSecond: acc.inferencesPerSecond,
+      inferencesPerSecond: median(acc.inferencesPerSecond),
+      latency: summariseLatencies(acc.latencies),
+      otherCores: acc.other.length === 0 ? null : median(acc.other),
     };
-    const servedResults: ServedResult[] = slots.map((slot) => ({
-      server: slot.server,
-      protocol: slot.payload.protocol,
-      requestBytes: slot.payload.body.length,
-      maxRelativeDifference: slot.diff,
-      rounds: slot.rounds,
-      inferencesPerSecond: median(slot.rounds.map((r) => r.inferencesPerSecond)),
-      latency: summariseLatencies(slot.latencies),
-      nodeHttpLatency:
-        slot.nodeHttpLatencies.length === 0 ? null : summariseLatencies(slot.nodeHttpLatencies),
-      serverTotalP50Ms: median(slot.total),
-      serverComputeP50Ms: median(slot.compute),
-      latencyOtherCores: slot.latencyOther.length === 0 ? null : median(slot.latencyOther),
-    }));
     return {
-      result: { model, baseline: baselineResult, served: servedResults },
+      result: { model, baseline: baselineResult, served: slots.map(servedResult), afterIdle },
       config: nodes.get(h.sessionModes[0]!)?.config ?? {},
     };
   } finally {
@@ -531,21 +602,24 @@ async function main(): Promise<void> {
     nodeConfig = config;
   }
   const { models: _served, port: _port, sessionMode: _mode, ...effective } = nodeConfig;
+  const connections = `${cli.concurrency.join(', ')} connections`;
   const settings: Settings = {
     models: cli.models,
     protocols: h.protocols,
     sessionModes: h.sessionModes,
     nullServer: cli.null,
+    handRolled: cli.handRolled,
     seconds: cli.seconds,
     warmupSeconds: cli.warmup,
     waitIdleSeconds: cli.waitIdle,
+    afterIdleSeconds: cli.afterIdle,
     rounds: cli.rounds,
     concurrency: cli.concurrency,
     threads: cli.threads,
     nodeOptions: effective,
     throughputClient: useWrk
-      ? `${version} (${cli.wrkThreads} thread, ${cli.concurrency} connections)`
-      : `OIP client (undici ${machine.undiciVersion}, ${cli.concurrency} connections)`,
+      ? `${version} (${cli.wrkThreads} thread, at most one per connection; ${connections})`
+      : `OIP client (undici ${machine.undiciVersion}, ${connections})`,
     latencyClient: `OIP client (undici ${machine.undiciVersion}), 1 connection, 1 request at a time`,
     comparisonClient: cli.compareClients ? 'node:http keep-alive, 1 connection' : null,
     seed: cli.seed,
@@ -556,7 +630,9 @@ async function main(): Promise<void> {
     machine,
     settings,
     models,
-    rows: summaryRows(models),
+    throughputRows: throughputRows(models),
+    latencyRows: latencyRows(models),
+    peerRows: peerRows(models),
     valid: h.problems.length === 0,
     problems: h.problems,
   };

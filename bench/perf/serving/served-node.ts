@@ -1,6 +1,7 @@
 /**
- * The node under test as a supervised child process (services/common/supervisor.ts),
- * and its own counters (CPU seconds, batch sizes) read from its /metrics endpoint
+ * The node under test as a supervised child process (services/common/supervisor.ts), or
+ * one of the servers it is compared with (the null server, the hand-rolled peer), and its
+ * own counters (CPU seconds, batch sizes) read from its /metrics endpoint
  * through the OIP client.
  */
 import { createOipClient, type OipClient } from '../../../services/common/client/index.ts';
@@ -9,6 +10,7 @@ import type { NodeOptions } from '../../../services/node/config.ts';
 
 const CHILD_SCRIPT = new URL('./serve-child.ts', import.meta.url);
 const NULL_SCRIPT = new URL('./null-child.ts', import.meta.url);
+const HAND_ROLLED_SCRIPT = new URL('./hand-rolled-child.ts', import.meta.url);
 
 export interface NodeCounters {
   /** process_cpu_seconds_total: user + system CPU seconds of the node process. */
@@ -49,6 +51,16 @@ export class ServedNode {
       name: 'null server',
       script: NULL_SCRIPT,
       args: [cannedFile],
+    });
+    return new ServedNode(child);
+  }
+
+  /** Starts the hand-rolled peer (hand-rolled-child.ts) around one session of `file`. */
+  static async startHandRolled(file: string, model: string, threads: number): Promise<ServedNode> {
+    const child = await startChild({
+      name: 'hand-rolled peer',
+      script: HAND_ROLLED_SCRIPT,
+      args: [file, model, String(threads)],
     });
     return new ServedNode(child);
   }

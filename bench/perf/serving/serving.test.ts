@@ -1,19 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { InvalidArgumentError } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
 import { InProcessModel } from './baseline.ts';
+import {
+  DEFAULT_AFTER_IDLE_SECONDS,
+  DEFAULT_CONCURRENCY,
+  parseCli,
+  parseConcurrencyList,
+} from './cli.ts';
 import { closedLoop, KeepAliveClient, sequentialRequests } from './http-client.ts';
 import { cpuModel, cpuTimes, processTicks } from './machine.ts';
 import { benchmarkInputs, httpPayload, responseDifference } from './payloads.ts';
+import { type BenchResult, formatReport } from './report.ts';
+import { HAND_ROLLED, type ModelResult, type ServedResult, type Server } from './results.ts';
+import { ServedNode } from './served-node.ts';
 import {
   ADDED_P50_TARGET_MS,
-  type BenchResult,
-  formatReport,
-  type ModelResult,
-  summaryRows,
-} from './report.ts';
-import { ServedNode } from './served-node.ts';
+  latencyRows,
+  minMedianMax,
+  pairedRatios,
+  peerRows,
+  peerVerdicts,
+  throughputRows,
+} from './summary.ts';
 import { parseWrkOutput, wrkScript } from './wrk.ts';
 
 // Captured from wrk 4.1.0 (Debian) on this project's development machine.
@@ -100,7 +111,32 @@ describe('machine', () => {
   });
 });
 
-describe('report', () => {
+describe('cli', () => {
+  it('reads a concurrency list: positive integers, ascending, each once', () => {
+    assert.deepEqual(parseConcurrencyList('16,1,4,4'), [1, 4, 16]);
+    assert.deepEqual(parseConcurrencyList(' 2 , 8'), [2, 8]);
+    assert.deepEqual(parseConcurrencyList('32'), [32]);
+  });
+
+  it('refuses anything else in a concurrency list', () => {
+    for (const bad of ['', '0', '4,x', '1.5', '-1', '4,,8']) {
+      assert.throws(() => parseConcurrencyList(bad), InvalidArgumentError, bad);
+    }
+  });
+
+  it('defaults to the sweep and the after-idle round, and keeps a single concurrency working', () => {
+    const defaults = parseCli(['node', 'run.ts']);
+    assert.deepEqual(defaults.concurrency, DEFAULT_CONCURRENCY);
+    assert.equal(defaults.afterIdle, DEFAULT_AFTER_IDLE_SECONDS);
+    assert.equal(defaults.handRolled, true);
+    const single = parseCli(['node', 'run.ts', '--concurrency', '32', '--after-idle', '0']);
+    assert.deepEqual(single.concurrency, [32]);
+    assert.equal(single.afterIdle, 0);
+    assert.equal(parseCli(['node', 'run.ts', '--no-hand-rolled']).handRolled, false);
+  });
+});
+
+describe('summary and report', () => {
   const latency = (p50Ms: number) => ({
     count: 10,
     p50Ms,
@@ -111,70 +147,135 @@ describe('report', () => {
     minMs: p50Ms / 2,
     maxMs: p50Ms * 2,
   });
-  const round = (ips: number) => ({
+  const round = (ips: number, meanBatch = 4) => ({
     inferencesPerSecond: ips,
     requests: ips,
     errors: 0,
     seconds: 1,
-    meanBatch: 4,
+    meanBatch,
     nodeCpuCores: 1,
     otherCores: 0.01,
   });
-  const models: ModelResult[] = [
-    {
-      model: 'mlp',
-      baseline: {
-        roundsInferencesPerSecond: [1000],
-        inferencesPerSecond: 1000,
-        latency: latency(0.05),
-        otherCores: 0,
-      },
+  const served = (
+    server: Server,
+    throughput: ServedResult['throughput'],
+    p50Ms = 0.15,
+  ): ServedResult => ({
+    server,
+    protocol: 'binary',
+    requestBytes: 100,
+    maxRelativeDifference: server === 'null' ? null : 0,
+    throughput,
+    latency: latency(p50Ms),
+    nodeHttpLatency: latency(p50Ms + 0.01),
+    serverTotalP50Ms: 0.1,
+    serverComputeP50Ms: 0.05,
+    latencyOtherCores: null,
+  });
+  // Baseline 1,000 / 800 / 1,000 inf/s in rounds 1-3.
+  const model: ModelResult = {
+    model: 'mlp',
+    baseline: {
+      roundsInferencesPerSecond: [1000, 800, 1000],
+      inferencesPerSecond: 1000,
+      latency: latency(0.05),
+      otherCores: 0,
+    },
+    served: [
+      served('inline', [
+        { concurrency: 1, rounds: [round(300, 1), round(320, 1), round(250, 1)] },
+        { concurrency: 16, rounds: [round(600), round(800), round(700)] },
+      ]),
+      served(HAND_ROLLED, [
+        {
+          concurrency: 1,
+          rounds: [round(400, Number.NaN), round(400, Number.NaN), round(400, Number.NaN)],
+        },
+        { concurrency: 16, rounds: [round(500), round(500), round(500)] },
+      ]),
+      served('null', [{ concurrency: 1, rounds: [round(2000), round(2000), round(2000)] }], 0.1),
+    ],
+    afterIdle: {
+      idleSeconds: 90,
+      baselineInferencesPerSecond: 900,
+      baselineOtherCores: 0,
       served: [
         {
           server: 'inline',
           protocol: 'binary',
-          requestBytes: 100,
-          maxRelativeDifference: 0,
-          rounds: [round(600), round(800), round(700)],
-          inferencesPerSecond: 700,
-          latency: latency(0.15),
-          nodeHttpLatency: latency(0.16),
-          serverTotalP50Ms: 0.1,
-          serverComputeP50Ms: 0.05,
-          latencyOtherCores: null,
+          throughput: [
+            { concurrency: 1, rounds: [round(180)] },
+            { concurrency: 16, rounds: [round(630)] },
+          ],
         },
       ],
     },
-  ];
+  };
 
-  it('gives the null server figures but no verdicts', () => {
-    const withNull: ModelResult[] = [
-      {
-        ...models[0]!,
-        served: [{ ...models[0]!.served[0]!, server: 'null', maxRelativeDifference: null }],
-      },
-    ];
-    const [row] = summaryRows(withNull);
-    assert.ok(row !== undefined);
-    assert.ok(Math.abs(row.ratio - 0.7) < 1e-12);
-    assert.equal(row.ratioMet, null);
-    assert.equal(row.addedP50Met, null);
+  it('pairs ratios round by round and spreads them as min / median / max', () => {
+    assert.deepEqual(pairedRatios([600, 800, 700], [1000, 800, 1000]), [0.6, 1, 0.7]);
+    assert.deepEqual(minMedianMax([0.6, 1, 0.7]), { min: 0.6, median: 0.7, max: 1 });
+    assert.ok(Number.isNaN(minMedianMax([]).median));
   });
 
-  it('computes ratios, added latency and verdicts against the targets', () => {
-    const [row] = summaryRows(models);
-    assert.ok(row !== undefined);
-    assert.ok(Math.abs(row.ratio - 0.7) < 1e-12);
-    assert.equal(row.ratioTarget, 0.7);
-    assert.equal(row.ratioMet, true);
-    assert.ok(Math.abs(row.addedP50Ms - 0.1) < 1e-12);
-    assert.equal(row.addedP50Met, row.addedP50Ms <= ADDED_P50_TARGET_MS);
-    assert.equal(row.meanBatch, 4);
-    assert.equal(row.otherCoresThroughput, 0.01);
-    assert.equal(row.otherCoresLatency, null);
+  it('gives a throughput row per server, protocol and concurrency, then the after-idle rows', () => {
+    const rows = throughputRows([model]);
+    assert.deepEqual(
+      rows.map((r) => `${r.case} ${r.server} ${r.concurrency}`),
+      [
+        'fresh inline 1',
+        'fresh inline 16',
+        'fresh hand-rolled 1',
+        'fresh hand-rolled 16',
+        'fresh null 1',
+        'after idle inline 1',
+        'after idle inline 16',
+      ],
+    );
+    const inline16 = rows[1]!;
+    assert.deepEqual(inline16.ratio, { min: 0.6, median: 0.7, max: 1 });
+    assert.equal(inline16.servedIps, 700);
+    assert.equal(inline16.baselineIps, 1000);
+    assert.equal(inline16.ratioTarget, 0.7);
+    assert.equal(inline16.ratioMet, true);
+    assert.equal(rows[0]!.ratioMet, false);
+    assert.equal(rows[0]!.meanBatch, 1);
+    // Targets apply to nodes only.
+    assert.equal(rows[2]!.ratioMet, null);
+    assert.equal(rows[4]!.ratioMet, null);
+    const idle = rows[5]!;
+    assert.equal(idle.baselineIps, 900);
+    assert.deepEqual(idle.ratio, { min: 0.2, median: 0.2, max: 0.2 });
   });
 
-  it('prints the table, the machine, the settings and the verdict', () => {
+  it('gives latency rows with the added p50, verdicts for nodes only', () => {
+    const [node, peer] = latencyRows([model]);
+    assert.ok(node !== undefined && peer !== undefined);
+    assert.ok(Math.abs(node.addedP50Ms - 0.1) < 1e-12);
+    assert.equal(node.addedP50Met, node.addedP50Ms <= ADDED_P50_TARGET_MS);
+    assert.equal(peer.addedP50Met, null);
+    assert.ok(Math.abs(node.nodeHttpP50Ms! - 0.16) < 1e-12);
+  });
+
+  it('compares each node with the hand-rolled peer at every concurrency', () => {
+    const rows = peerRows([model]);
+    assert.deepEqual(
+      rows.map((r) => [r.server, r.concurrency, r.atOrAbove]),
+      [
+        ['inline', 1, false],
+        ['inline', 16, true],
+      ],
+    );
+    assert.deepEqual(rows[1]!.ratio, { min: 1.2, median: 1.4, max: 1.6 });
+    assert.deepEqual(peerVerdicts(rows), [
+      { model: 'mlp', server: 'inline', protocol: 'binary', below: [1] },
+    ]);
+    const withoutPeer = { ...model, served: model.served.filter((s) => s.server !== HAND_ROLLED) };
+    assert.deepEqual(peerRows([withoutPeer]), []);
+  });
+
+  it('prints the tables, the machine, the settings and the verdict', () => {
+    const models = [model];
     const result: BenchResult = {
       date: '2026-01-01T00:00:00.000Z',
       machine: {
@@ -193,13 +294,15 @@ describe('report', () => {
         protocols: ['binary'],
         sessionModes: ['inline'],
         nullServer: true,
+        handRolled: true,
         seconds: 1,
         warmupSeconds: 1,
         waitIdleSeconds: 0,
+        afterIdleSeconds: 90,
         rounds: 3,
-        concurrency: 32,
+        concurrency: [1, 16],
         threads: 1,
-        nodeOptions: { maxBatch: 32 },
+        nodeOptions: { maxBatch: 8 },
         throughputClient: 'wrk',
         latencyClient: 'OIP client',
         comparisonClient: 'node:http',
@@ -207,16 +310,34 @@ describe('report', () => {
         gptPromptTokens: 8,
       },
       models,
-      rows: summaryRows(models),
+      throughputRows: throughputRows(models),
+      latencyRows: latencyRows(models),
+      peerRows: peerRows(models),
       valid: false,
       problems: ['mlp binary: 3 failed requests'],
     };
     const text = formatReport(result);
-    assert.match(text, /^model\s+server\s+protocol/);
-    assert.match(text, /mlp\s+inline\s+binary\s+1,000\s+700\s+0\.70x/);
+    assert.match(text, /^throughput at saturation/);
+    assert.match(
+      text,
+      /mlp\s+fresh\s+inline\s+binary\s+16\s+1,000\s+700\s+0\.60 \/ 0\.70 \/ 1\.00x/,
+    );
+    assert.match(
+      text,
+      /mlp\s+fresh\s+hand-rolled\s+binary\s+1\s+1,000\s+400\s+0\.40 \/ 0\.40 \/ 0\.50x\s+-\s+-/,
+    );
+    assert.match(
+      text,
+      /mlp\s+after idle\s+inline\s+binary\s+1\s+900\s+180\s+0\.20 \/ 0\.20 \/ 0\.20x/,
+    );
+    assert.match(text, /0\.150 \/ 0\.300\s+0\.100\s+met\s+0\.160/);
+    assert.match(text, /mlp\s+inline\s+binary\s+16\s+700\s+500\s+1\.20 \/ 1\.40 \/ 1\.60x\s+met/);
+    assert.match(text, /with batching on \(node maxBatch 8\)/);
+    assert.match(text, /mlp inline binary: missed at 1 connections/);
     assert.match(text, /Test CPU, 2 cores/);
     assert.match(text, /threads 1/);
-    assert.match(text, /0\.150 \/ 0\.300\s+0\.100\s+met\s+0\.160/);
+    assert.match(text, /connections 1, 16,/);
+    assert.match(text, /after idle: the nodes sat idle 90 s/);
     assert.match(text, /latency OIP client; for comparison node:http/);
     assert.match(text, /INVALID: mlp binary: 3 failed requests/);
   });
@@ -288,5 +409,54 @@ describe('served node against in-process', () => {
     const sent = seq.latenciesMs.length + plain.latenciesMs.length + load.requests;
     assert.ok(after.batchItems - before.batchItems >= sent);
     assert.ok(after.cpuSeconds >= before.cpuSeconds);
+  });
+});
+
+describe('hand-rolled peer against in-process', () => {
+  let peer: ServedNode;
+  let baseline: InProcessModel;
+
+  before(async () => {
+    const { file } = await resolveModel('mlp');
+    baseline = await InProcessModel.load(file, 1);
+    peer = await ServedNode.startHandRolled(file, 'mlp', 1);
+  });
+
+  after(async () => {
+    await peer?.stop();
+    await baseline?.close();
+  });
+
+  it("answers the node's requests, both protocols, with the in-process outputs", async () => {
+    const inputs = benchmarkInputs(baseline.signature, 7);
+    const expected = await baseline.run(inputs);
+    const client = new KeepAliveClient(peer.inferUrl('mlp'), 1);
+    try {
+      for (const protocol of ['json', 'binary'] as const) {
+        const answer = await client.post(httpPayload(inputs, protocol));
+        assert.equal(answer.status, 200);
+        const headerLength = answer.headers['inference-header-content-length'];
+        assert.equal(headerLength === undefined, protocol === 'json');
+        const diff = responseDifference(
+          answer.body,
+          headerLength === undefined ? undefined : Number(headerLength),
+          expected,
+        );
+        assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('takes closed-loop load and reports its CPU time, no batches', async () => {
+    const payload = httpPayload(benchmarkInputs(baseline.signature, 7), 'binary');
+    const before = await peer.counters('mlp');
+    const load = await closedLoop({ url: peer.url, path: peer.inferPath('mlp') }, payload, 4, 0.3);
+    assert.equal(load.errors, 0);
+    assert.ok(load.requests > 0);
+    const after = await peer.counters('mlp');
+    assert.ok(after.cpuSeconds > before.cpuSeconds);
+    assert.equal(after.batchRuns, 0);
   });
 });
