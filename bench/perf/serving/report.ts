@@ -61,6 +61,7 @@ function throughputTable(rows: readonly ThroughputRow[]): string {
     'ratio target (median)',
     'batch',
     'server cores',
+    'major GC/s',
     'other cores',
   ];
   const body = rows.map((r) => [
@@ -77,6 +78,7 @@ function throughputTable(rows: readonly ThroughputRow[]): string {
       : `>= ${r.ratioTarget.toFixed(2)}x ${verdict(r.ratioMet, `${(r.ratioTarget - r.ratio.median).toFixed(2)}x`)}`,
     Number.isNaN(r.meanBatch) ? '-' : r.meanBatch.toFixed(1),
     r.serverCores.toFixed(2),
+    r.majorGcsPerSecond.toFixed(1),
     cores(r.otherCores),
   ]);
   return alignTable(header, body, 4);

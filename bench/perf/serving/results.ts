@@ -67,6 +67,8 @@ export interface ServedRound {
   meanBatch: number;
   /** CPU cores the server process used on average during the round. */
   nodeCpuCores: number;
+  /** Major (mark-compact) GCs per second in the server during the measurement. */
+  majorGcsPerSecond: number;
   /** CPU cores other processes (not the benchmark, its servers or wrk) used meanwhile. */
   otherCores: number | null;
 }

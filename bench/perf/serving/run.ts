@@ -197,6 +197,7 @@ async function servedThroughput(
     seconds: r.seconds,
     meanBatch: runs > 0 ? (after.batchItems - before.batchItems) / runs : Number.NaN,
     nodeCpuCores: (after.cpuSeconds - before.cpuSeconds) / r.seconds,
+    majorGcsPerSecond: (after.majorGcs - before.majorGcs) / r.seconds,
     otherCores: other,
   };
 }

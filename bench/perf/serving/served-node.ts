@@ -18,6 +18,8 @@ export interface NodeCounters {
   /** Sum and count of edgeshift_batch_size for the model. */
   batchItems: number;
   batchRuns: number;
+  /** nodejs_gc_duration_seconds_count{kind="major"}: mark-compacts so far (0 where not exported). */
+  majorGcs: number;
 }
 
 /** One sample's value from Prometheus text, e.g. `name{a="b"}`; 0 when absent. */
@@ -94,6 +96,7 @@ export class ServedNode {
       cpuSeconds: metricSample(text, 'process_cpu_seconds_total'),
       batchItems: metricSample(text, `edgeshift_batch_size_sum{model="${model}"}`),
       batchRuns: metricSample(text, `edgeshift_batch_size_count{model="${model}"}`),
+      majorGcs: metricSample(text, 'nodejs_gc_duration_seconds_count{kind="major"}'),
     };
   }
 

@@ -154,6 +154,7 @@ describe('summary and report', () => {
     seconds: 1,
     meanBatch,
     nodeCpuCores: 1,
+    majorGcsPerSecond: 0,
     otherCores: 0.01,
   });
   const served = (

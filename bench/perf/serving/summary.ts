@@ -66,6 +66,8 @@ export interface ThroughputRow {
   ratioMet: boolean | null;
   meanBatch: number;
   serverCores: number;
+  /** Median over rounds of the server's major GCs per second (the node's; 0 for the others). */
+  majorGcsPerSecond: number;
   otherCores: number | null;
 }
 
@@ -129,6 +131,7 @@ function throughputRow(
     ratioMet: isNode(server) ? ratio.median >= target : null,
     meanBatch: median(series.rounds.map((r) => r.meanBatch)),
     serverCores: median(series.rounds.map((r) => r.nodeCpuCores)),
+    majorGcsPerSecond: median(series.rounds.map((r) => r.majorGcsPerSecond)),
     otherCores: medianOrNull(series.rounds.map((r) => r.otherCores)),
   };
 }
