@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
 import { resolveModel } from '../../../models/registry.ts';
 import { createOipClient } from '../../../services/common/client/index.ts';
+import type { Tensor } from '../../../services/common/tensor.ts';
 import { InProcessModel } from './baseline.ts';
 import {
   DEFAULT_AFTER_IDLE_SECONDS,
@@ -47,6 +48,23 @@ const WRK_404 = `Running 1s test @ http://127.0.0.1:41667/
 Requests/sec:  25428.21
 Transfer/sec:      3.64MB
 `;
+
+/** A 200 in the protocol asked for (binary answers carry their header length), equal to `expected`. */
+function assertAnswerMatches(
+  answer: { status: number; headers: Record<string, unknown>; body: Uint8Array },
+  protocol: 'json' | 'binary',
+  expected: Tensor[],
+): void {
+  assert.equal(answer.status, 200);
+  const headerLength = answer.headers['inference-header-content-length'];
+  assert.equal(headerLength === undefined, protocol === 'json');
+  const diff = responseDifference(
+    answer.body,
+    headerLength === undefined ? undefined : Number(headerLength),
+    expected,
+  );
+  assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
+}
 
 describe('wrk', () => {
   it('reads the request count, duration and rate', () => {
@@ -372,15 +390,7 @@ describe('served node against in-process', () => {
           headers: payload.headers,
           body: payload.body,
         });
-        assert.equal(answer.status, 200);
-        const headerLength = answer.headers['inference-header-content-length'];
-        assert.equal(headerLength === undefined, protocol === 'json');
-        const diff = responseDifference(
-          answer.body,
-          headerLength === undefined ? undefined : Number(headerLength),
-          expected,
-        );
-        assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
+        assertAnswerMatches(answer, protocol, expected);
         const other = await plain.post(payload);
         assert.equal(other.status, 200);
         assert.deepEqual(other.body, answer.body, `${protocol}: both clients got the same bytes`);
@@ -435,15 +445,7 @@ describe('hand-rolled peer against in-process', () => {
     try {
       for (const protocol of ['json', 'binary'] as const) {
         const answer = await client.post(httpPayload(inputs, protocol));
-        assert.equal(answer.status, 200);
-        const headerLength = answer.headers['inference-header-content-length'];
-        assert.equal(headerLength === undefined, protocol === 'json');
-        const diff = responseDifference(
-          answer.body,
-          headerLength === undefined ? undefined : Number(headerLength),
-          expected,
-        );
-        assert.ok(diff <= 1e-6, `${protocol}: difference ${diff}`);
+        assertAnswerMatches(answer, protocol, expected);
       }
     } finally {
       client.close();

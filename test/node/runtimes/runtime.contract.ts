@@ -202,6 +202,18 @@ async function runWithTicks(
   return { start, end: performance.now(), ticks };
 }
 
+/**
+ * Moves the mask input (index 2) of mixedInputs(2) into a view of a shared 32-byte
+ * pool, as a request body parsed by Node arrives; returns the pool (filled with 7s).
+ */
+function maskInPool(inputs: Tensor[]): Buffer {
+  const pool = Buffer.alloc(32, 7);
+  const mask = pool.subarray(5, 9);
+  mask.set(inputs[2]?.data as Uint8Array);
+  inputs[2] = { name: 'mask', datatype: 'BOOL', shape: [2, 2], data: mask };
+  return pool;
+}
+
 export function runtimeContract(
   label: string,
   factory: () => Runtime,
@@ -280,11 +292,7 @@ export function runtimeContract(
       const x = backing.subarray(8, 16);
       x.set(inputs[0]?.data as Float32Array);
       inputs[0] = { name: 'x', datatype: 'FP32', shape: [2, 4], data: x };
-      // A request body parsed by Node arrives as Buffer views into a shared pool.
-      const pool = Buffer.alloc(32, 7);
-      const mask = pool.subarray(5, 9);
-      mask.set(inputs[2]?.data as Uint8Array);
-      inputs[2] = { name: 'mask', datatype: 'BOOL', shape: [2, 2], data: mask };
+      const pool = maskInPool(inputs);
       checkMixedOutputs(inputs, await mixed.run(inputs), 2);
       assert.equal(x.length, 8);
       assert.deepEqual(Array.from(backing.subarray(0, 8)), new Array(8).fill(99));
@@ -300,10 +308,7 @@ export function runtimeContract(
       const shared = new Float32Array(8);
       shared.set(inputs[0]?.data as Float32Array);
       inputs[0] = { name: 'x', datatype: 'FP32', shape: [2, 4], data: shared };
-      const pool = Buffer.alloc(32, 7);
-      const mask = pool.subarray(5, 9);
-      mask.set(inputs[2]?.data as Uint8Array);
-      inputs[2] = { name: 'mask', datatype: 'BOOL', shape: [2, 2], data: mask };
+      const pool = maskInPool(inputs);
       const ids = inputs[1]!.data;
       const outputs = await mixed.run(inputs, undefined, { handOver: true });
       assert.deepEqual(outputs, reference);
