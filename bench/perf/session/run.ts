@@ -98,7 +98,11 @@ async function spinningCase(file: string, inputs: Tensor[], spinning: boolean): 
   const feeds: Record<string, ort.Tensor> = {};
   for (const tensor of inputs) {
     const parts = toOrtParts(tensor);
-    feeds[tensor.name] = new ort.Tensor(parts.type as 'float32', parts.data as Float32Array, parts.dims);
+    feeds[tensor.name] = new ort.Tensor(
+      parts.type as 'float32',
+      parts.data as Float32Array,
+      parts.dims,
+    );
   }
   try {
     return await time(() => session.run(feeds));
@@ -124,7 +128,12 @@ const lines = [
 for (const name of values.models.split(',')) {
   const file = (await resolveModel(name)).file;
   const probe = await createRuntime('onnxruntime-node').load(file, { worker: false, threads: 1 });
-  const inputs = makeSampleInputs(probe.signature, { batch: 1, seed: 1, sequenceLength: 8, pastLength: 0 });
+  const inputs = makeSampleInputs(probe.signature, {
+    batch: 1,
+    seed: 1,
+    sequenceLength: 8,
+    pastLength: 0,
+  });
   await probe.close();
   for (let round = 1; round <= rounds; round++) {
     let baseline: Timed | undefined;
