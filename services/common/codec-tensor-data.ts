@@ -20,32 +20,30 @@ export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)
  */
 export const DEFAULT_MAX_ELEMENTS = 2 ** 26;
 
+type TypedArrayClass = {
+  new (length: number): NumericTypedArray;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericTypedArray;
+};
+
+/** The typed array each fixed-size datatype is held in (FP16 and BF16 as raw 16-bit words). */
+const TYPED_ARRAY_OF: Readonly<Record<FixedDatatype, TypedArrayClass>> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  INT8: Int8Array,
+  UINT16: Uint16Array,
+  FP16: Uint16Array,
+  BF16: Uint16Array,
+  INT16: Int16Array,
+  UINT32: Uint32Array,
+  INT32: Int32Array,
+  UINT64: BigUint64Array,
+  INT64: BigInt64Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+};
+
 export function allocateTensorData(datatype: FixedDatatype, length: number): NumericTypedArray {
-  switch (datatype) {
-    case 'BOOL':
-    case 'UINT8':
-      return new Uint8Array(length);
-    case 'INT8':
-      return new Int8Array(length);
-    case 'UINT16':
-    case 'FP16':
-    case 'BF16':
-      return new Uint16Array(length);
-    case 'INT16':
-      return new Int16Array(length);
-    case 'UINT32':
-      return new Uint32Array(length);
-    case 'INT32':
-      return new Int32Array(length);
-    case 'UINT64':
-      return new BigUint64Array(length);
-    case 'INT64':
-      return new BigInt64Array(length);
-    case 'FP32':
-      return new Float32Array(length);
-    case 'FP64':
-      return new Float64Array(length);
-  }
+  return new TYPED_ARRAY_OF[datatype](length);
 }
 
 /** True when `data` is the array kind tensor.ts prescribes for `datatype`. */
@@ -116,12 +114,7 @@ export function typedArrayOverBytes(
   if (!HOST_IS_LITTLE_ENDIAN || bytes.byteOffset % size !== 0) {
     return typedArrayFromBytes(datatype, bytes, length);
   }
-  const Ctor = allocateTensorData(datatype, 0).constructor as new (
-    buffer: ArrayBufferLike,
-    byteOffset: number,
-    length: number,
-  ) => NumericTypedArray;
-  return new Ctor(bytes.buffer, bytes.byteOffset, length);
+  return new TYPED_ARRAY_OF[datatype](bytes.buffer, bytes.byteOffset, length);
 }
 
 /** Copies wire bytes into a fresh typed array of `datatype` (always a copy: never aliases the body). */
