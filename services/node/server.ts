@@ -15,7 +15,7 @@ import { within } from '../common/http/shutdown.ts';
 import { createNodeEnergy, type NodeEnergy } from '../energy/index.ts';
 import { type NodeConfig, type NodeOptions, resolveNodeConfig } from './config.ts';
 import { generationRoutes } from './generation/routes.ts';
-import type { GenerationScheduler } from './generation/scheduler.ts';
+import type { TokenGenerator } from './generation/scheduler.ts';
 import { NodeMetrics } from './metrics.ts';
 import { markArrival, stateOf } from './request-state.ts';
 import { registerRoutes } from './routes.ts';
@@ -118,7 +118,7 @@ export async function createNode(options: NodeOptions | NodeConfig = {}): Promis
     accepting: () => http.accepting,
   });
   route(app, { methods: ['GET'], urls: ['/energy'], handler: () => energy.snapshot() });
-  const schedulers = new Map<string, GenerationScheduler>();
+  const schedulers = new Map<string, TokenGenerator>();
   registerStatsRoutes(app, {
     config,
     models,

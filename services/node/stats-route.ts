@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { route } from '../common/http/routes.ts';
 import type { HttpLoad, ModelLoad, NodeStats } from '../common/node-stats.ts';
 import type { NodeConfig } from './config.ts';
-import type { GenerationScheduler } from './generation/scheduler.ts';
+import type { TokenGenerator } from './generation/scheduler.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { findModel, type ModelParams, type ServedModel } from './served-models.ts';
 import { modelStatistics, type TritonStatisticsResponse } from './triton-statistics.ts';
@@ -18,7 +18,7 @@ export interface StatsContext {
   models: ReadonlyMap<string, ServedModel>;
   metrics: NodeMetrics;
   /** Filled by the generation plugin with each decoder's scheduler. */
-  schedulers: ReadonlyMap<string, GenerationScheduler>;
+  schedulers: ReadonlyMap<string, TokenGenerator>;
   accepting(): boolean;
   /** The HTTP layer's counters. */
   http(): HttpLoad;

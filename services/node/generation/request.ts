@@ -16,7 +16,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomInt } from 'node:crypto';
 import { EdgeshiftError } from '../../common/errors.ts';
 import { EOS_ID, encodeText, MIN_TEXT_VOCAB } from './byte-tokenizer.ts';
-import { createSampler, type Sampler } from './sampler.ts';
+import type { SamplingOptions } from './sampler.ts';
 
 /** OpenAI's completions API generates 16 tokens when max_tokens is not given. */
 export const DEFAULT_MAX_TOKENS = 16;
@@ -98,7 +98,7 @@ export interface ResolvedGenerate {
   promptIds: number[];
   maxTokens: number;
   endId: number | undefined;
-  sampler: Sampler;
+  sampling: SamplingOptions;
   /** The seed used, when sampling (so a client can reproduce a run it did not seed). */
   seed?: number;
 }
@@ -283,7 +283,7 @@ export function resolveGenerate(
     promptIds,
     maxTokens,
     endId,
-    sampler: createSampler({ temperature, topK, seed: seed ?? 0 }),
+    sampling: { temperature, topK, seed: seed ?? 0 },
     ...(sampling ? { seed } : {}),
   };
 }

@@ -25,13 +25,14 @@ import { type DecoderLayout, detectDecoder } from './decoder-layout.ts';
 import { GenerationMetrics } from './metrics.ts';
 import { parseGenerateBody, type ResolvedGenerate, resolveGenerate } from './request.ts';
 import { type ResponseHead, sseData, streamEvent, summaryFields } from './responses.ts';
-import { GenerationScheduler, type SchedulerOptions } from './scheduler.ts';
+import type { SchedulerOptions, TokenGenerator } from './scheduler.ts';
 import {
   type GenerationSink,
   type GenerationSummary,
   type TokenEvent,
   TrackedGeneration,
 } from './tracked-generation.ts';
+import { openGenerator } from './worker-generation.ts';
 
 /**
  * Context assumed for a decoder whose file states none and has no learned position
@@ -53,7 +54,7 @@ export interface GenerationOptions {
   /** Context length by model name, overriding what the model file says. */
   contextLength?: Readonly<Record<string, number>>;
   /** Filled with each decoder's scheduler, for the node's load view (GET /stats). */
-  schedulers?: Map<string, GenerationScheduler>;
+  schedulers?: Map<string, TokenGenerator>;
 }
 
 export interface GenerativeModel {
@@ -62,7 +63,7 @@ export interface GenerativeModel {
   readonly contextLength: number;
   /** Where contextLength came from. */
   readonly contextSource: string;
-  readonly scheduler: GenerationScheduler;
+  readonly scheduler: TokenGenerator;
 }
 
 async function prepare(
@@ -80,7 +81,7 @@ async function prepare(
       ? 'option'
       : (stated?.source ?? `assumed (${FALLBACK_CONTEXT_LENGTH}, none stated)`);
   const name = model.name;
-  const scheduler = new GenerationScheduler(model.session, found.layout, options.scheduler, {
+  const scheduler = await openGenerator(model.session, found.layout, options.scheduler, {
     token: () => metrics.token(name),
   });
   metrics.addModel(name, {
@@ -202,7 +203,7 @@ function submit(context: Served, sink: GenerationSink) {
       promptIds: resolved.promptIds,
       maxTokens: resolved.maxTokens,
       endId: resolved.endId,
-      sampler: resolved.sampler,
+      sampling: resolved.sampling,
     },
     tracked,
   );

@@ -17,7 +17,7 @@ import type { Tensor } from '../../common/tensor.ts';
 import type { RuntimeSession } from '../runtimes/runtime.ts';
 import type { DecoderLayout } from './decoder-layout.ts';
 import { KvBatch, prefillInputs } from './kv-batch.ts';
-import type { Sampler } from './sampler.ts';
+import { createSampler, type Sampler, type SamplingOptions } from './sampler.ts';
 
 export interface SchedulerOptions {
   /** Sequences decoding together at most (the batch size of a decoding step). */
@@ -39,7 +39,8 @@ export interface SequenceRequest {
   maxTokens: number;
   /** Generation stops after this id (which is reported); undefined: never. */
   endId: number | undefined;
-  sampler: Sampler;
+  /** Plain data, so a request can be sent to a scheduler in a session's worker thread. */
+  sampling: SamplingOptions;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -72,10 +73,24 @@ export interface SchedulerStats {
 export interface SchedulerEvents {
   /** A token was generated (for counters). */
   token?(): void;
+  /** The loop stopped: no sequence is active or waiting, every cache is freed. */
+  idle?(): void;
+}
+
+/**
+ * What the generate endpoints need of a scheduler: this one, on the thread that calls
+ * it, or one in a session's worker thread (worker-generation.ts).
+ */
+export interface TokenGenerator {
+  readonly stats: SchedulerStats;
+  submit(request: SequenceRequest, listener: SequenceListener): SequenceHandle;
+  /** Refuse new sequences and wait for those already accepted to finish. */
+  close(): Promise<void>;
 }
 
 interface Sequence {
   request: SequenceRequest;
+  sampler: Sampler;
   listener: SequenceListener;
   generated: number;
   /** The last generated token: the input of the next step. */
@@ -119,7 +134,7 @@ class Outbox {
   }
 }
 
-export class GenerationScheduler {
+export class GenerationScheduler implements TokenGenerator {
   private readonly waiting: Sequence[] = [];
   private readonly outbox = new Outbox();
   /** Sequences of the prefill pass in progress: no longer waiting, not yet in the batch. */
@@ -153,10 +168,6 @@ export class GenerationScheduler {
     };
   }
 
-  /**
-   * Queue a generation. Throws ES_QUEUE_FULL when `maxWaiting` sequences already wait,
-   * ES_NOT_READY once closed. The request must already be valid for the model.
-   */
   submit(request: SequenceRequest, listener: SequenceListener): SequenceHandle {
     if (this.closed) throw new EdgeshiftError('ES_NOT_READY', 'generation is shutting down');
     if (this.waiting.length >= this.options.maxWaiting) {
@@ -168,6 +179,7 @@ export class GenerationScheduler {
     }
     const sequence: Sequence = {
       request,
+      sampler: createSampler(request.sampling),
       listener,
       generated: 0,
       last: -1,
@@ -190,7 +202,6 @@ export class GenerationScheduler {
     };
   }
 
-  /** Refuse new sequences and wait for those already accepted to finish. */
   async close(): Promise<void> {
     this.closed = true;
     await this.loop;
@@ -219,6 +230,7 @@ export class GenerationScheduler {
     } finally {
       // In the same synchronous step as the exit check, so no submit can fall in between.
       this.running = false;
+      this.events.idle?.();
     }
   }
 
@@ -261,7 +273,7 @@ export class GenerationScheduler {
       const offset = (r * length + length - 1) * this.layout.vocab;
       this.emit(
         sequence,
-        sequence.request.sampler(logits!.data as Float32Array, offset, this.layout.vocab),
+        sequence.sampler(logits!.data as Float32Array, offset, this.layout.vocab),
         at,
       );
       if (sequence.done) continue;
@@ -290,11 +302,7 @@ export class GenerationScheduler {
     const vocab = this.layout.vocab;
     rows.forEach((sequence, r) => {
       if (sequence.done) return;
-      this.emit(
-        sequence,
-        sequence.request.sampler(logits!.data as Float32Array, r * vocab, vocab),
-        at,
-      );
+      this.emit(sequence, sequence.sampler(logits!.data as Float32Array, r * vocab, vocab), at);
     });
   }
 

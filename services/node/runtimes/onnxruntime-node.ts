@@ -11,23 +11,17 @@
  * queued runs, and callers must close sessions before `process.exit()`.
  */
 import { EdgeshiftError } from '../../common/errors.ts';
-import type { ModelSignature, Tensor } from '../../common/tensor.ts';
-import { checkRunRequest } from './input-check.ts';
 import { assertModelReadable } from './model-file.ts';
-import { fromOrtParts, signatureFromMetadata, toOrtParts } from './ort-convert.ts';
 import type { OrtNodeModule } from './ort-node-module.ts';
 import { importOrtNode } from './ort-node-module.ts';
+import { OrtSession } from './ort-session.ts';
 import { probeNodeProvider, providerUnavailable, staticProviderProblem } from './providers.ts';
 import type { ExecutionProvider, Runtime, RuntimeOptions, RuntimeSession } from './runtime.ts';
 import { openWorkerSession } from './worker-session.ts';
 
-type OrtSession = Awaited<ReturnType<OrtNodeModule['InferenceSession']['create']>>;
+type OrtNodeSession = Awaited<ReturnType<OrtNodeModule['InferenceSession']['create']>>;
 
 const RUNTIME = 'onnxruntime-node';
-
-// A failed run comes back as the rejection; onnxruntime's own copy on stderr would log
-// every bad request a second time (4 = fatal only, onnxruntime logging/severity.h).
-const RUN_OPTIONS = { logSeverityLevel: 4 } as const;
 
 /**
  * onnxruntime's CPU memory arena stays on, as onnxruntime has it. Measured with
@@ -74,81 +68,20 @@ async function loadError(
   );
 }
 
-class InlineSession implements RuntimeSession {
-  readonly runtime = RUNTIME;
-  readonly ep: ExecutionProvider;
-  readonly signature: ModelSignature;
-  private readonly ort: OrtNodeModule;
-  private readonly session: OrtSession;
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private closed = false;
-
-  constructor(ort: OrtNodeModule, session: OrtSession, ep: ExecutionProvider) {
-    this.ort = ort;
-    this.session = session;
-    this.ep = ep;
-    this.signature = signatureFromMetadata(session);
-  }
-
-  run(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
-    const result = this.runNow(inputs, outputNames);
-    this.inFlight.add(result);
-    const forget = () => this.inFlight.delete(result);
-    result.then(forget, forget);
-    return result;
-  }
-
-  private async runNow(inputs: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
-    if (this.closed) throw new EdgeshiftError('ES_NOT_READY', `${RUNTIME} session is closed`);
-    checkRunRequest(this.signature, inputs, outputNames);
-    const feeds: Record<string, InstanceType<OrtNodeModule['Tensor']>> = {};
-    for (const tensor of inputs) {
-      const parts = toOrtParts(tensor);
-      // Wraps the caller's typed array: no copy.
-      feeds[tensor.name] = new this.ort.Tensor(parts.type, parts.data, parts.dims);
-    }
-    const fetches = outputNames ?? this.signature.outputs.map((o) => o.name);
-    let outputs: Awaited<ReturnType<OrtSession['run']>>;
-    try {
-      // The binding runs these one at a time on this thread, so concurrent calls are safe.
-      outputs = await this.session.run(feeds, fetches, RUN_OPTIONS);
-    } catch (error) {
-      // Inputs passed checkRunRequest, so onnxruntime's complaint is about their values.
-      const message = error instanceof Error ? error.message : String(error);
-      throw new EdgeshiftError('ES_BAD_REQUEST', `inference failed: ${message.trim()}`, {
-        cause: error,
-      });
-    }
-    return fetches.map((name) => {
-      const output = outputs[name];
-      if (output === undefined)
-        throw new EdgeshiftError('ES_INTERNAL', `${RUNTIME} returned no output '${name}'`);
-      return fromOrtParts(name, output as { type: string; data: unknown; dims: readonly number[] });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.inFlight]);
-    await this.session.release();
-  }
-}
-
 async function loadInline(
   modelPath: string,
   ep: ExecutionProvider,
   sessionOptions: Record<string, unknown>,
 ): Promise<RuntimeSession> {
   const ort = await importOrtNode();
-  let session: OrtSession;
+  let session: OrtNodeSession;
   try {
     session = await ort.InferenceSession.create(modelPath, sessionOptions);
   } catch (error) {
     throw await loadError(modelPath, ep, error instanceof Error ? error.message : String(error));
   }
   try {
-    return new InlineSession(ort, session, ep);
+    return new OrtSession(ort, session, RUNTIME, ep);
   } catch (error) {
     await session.release();
     throw error;

@@ -1,3 +1,4 @@
+import type { EdgeshiftError } from '../../common/errors.ts';
 import type { ModelSignature, Tensor } from '../../common/tensor.ts';
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
@@ -37,6 +38,26 @@ export interface RunOptions {
   handOver?: boolean;
 }
 
+/** What the session tells the owner of a hosted module (see RuntimeSession.host). */
+export interface HostHandlers {
+  /** A message the hosted module posted. */
+  message(message: unknown): void;
+  /** The session closed or failed: no more messages come, posting is pointless. */
+  ended(error: EdgeshiftError): void;
+}
+
+/** The owner's side of a module hosted in a session's thread. */
+export interface HostedModule {
+  /** Whatever the module's `host()` returned as its greeting. */
+  readonly greeting: unknown;
+  /** Send the module a message; ignored once the session has ended. */
+  post(message: unknown): void;
+  /** Keep the process alive while the module works for us (e.g. has sequences running). */
+  keepAlive(on: boolean): void;
+  /** Ask the module to finish its work and stop; resolves when it has (or the session ended). */
+  close(): Promise<void>;
+}
+
 /** One loaded model. `run` may be called concurrently; implementations serialise as needed. */
 export interface RuntimeSession {
   readonly runtime: RuntimeName;
@@ -50,6 +71,13 @@ export interface RuntimeSession {
    * outputs (all declared outputs when `outputNames` is omitted), keyed by name.
    */
   run(inputs: Tensor[], outputNames?: string[], options?: RunOptions): Promise<Tensor[]>;
+  /**
+   * Worker sessions only: load a TypeScript module into the session's thread, next to
+   * the session, so work made of many short runs (a decoding loop) needs no thread hop
+   * per run. The module exports `host(context: HostContext)` (worker-host.ts); `init`
+   * must be structured-cloneable.
+   */
+  host?(module: URL, init: unknown, handlers: HostHandlers): Promise<HostedModule>;
   close(): Promise<void>;
 }
 

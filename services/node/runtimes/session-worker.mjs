@@ -6,9 +6,15 @@
  * workerData: { module: 'onnxruntime-node' | 'onnxruntime-web', wasmThreads?: number }
  * Requests:   { op: 'load', id, path, options } | { op: 'run', id, feeds, fetches } | { op: 'close', id }
  *             feeds: { [name]: { type, data, dims } } (onnxruntime tensor parts)
+ *             { op: 'host', id, channel, module, init, ep }: import a TypeScript module (through
+ *             tsx, registered on first use) and call its host(context) (worker-host.ts)
+ *             { op: 'host-message', channel, message } | { op: 'host-close', id, channel }
  * Replies:    { id, ok: true, value } | { id, ok: false, error: string }
+ *             { channel, message }: posted by a hosted module
  *
- * Requests run one at a time, in arrival order.
+ * Requests run one at a time, in arrival order, and so do a hosted module's runs
+ * (context.exclusive). Messages to a hosted module and its close are delivered at once:
+ * its work may be waiting in that queue.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -30,10 +36,55 @@ const RUN_OPTIONS = { logSeverityLevel: 4 };
 
 let session = null;
 let queue = Promise.resolve();
+const hosted = new Map();
+let typeScript = null;
+
+function exclusive(fn) {
+  const result = queue.then(fn);
+  queue = result.catch(() => undefined);
+  return result;
+}
 
 port.on('message', (request) => {
-  queue = queue.then(() => handle(request));
+  if (request.op === 'host-message') hosted.get(request.channel)?.message(request.message);
+  else if (request.op === 'host-close') void closeHosted(request);
+  else exclusive(() => handle(request));
 });
+
+async function closeHosted(request) {
+  try {
+    await hosted.get(request.channel)?.close();
+    hosted.delete(request.channel);
+    port.postMessage({ id: request.id, ok: true, value: null });
+  } catch (error) {
+    port.postMessage({ id: request.id, ok: false, error: messageOf(error) });
+  }
+}
+
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function host(ort, request) {
+  if (session === null) throw new Error('no model is loaded');
+  typeScript ??= import('tsx/esm/api').then(({ register }) => register());
+  await typeScript;
+  const module = await import(request.module);
+  const channel = request.channel;
+  const current = session;
+  const instance = await module.host({
+    ort,
+    session: current,
+    runtime: workerData.module,
+    ep: request.ep,
+    init: request.init,
+    exclusive,
+    isOpen: () => session === current,
+    post: (message, transfer = []) => port.postMessage({ channel, message }, transfer),
+  });
+  hosted.set(channel, instance);
+  return instance.greeting ?? null;
+}
 
 function metadataOf(s) {
   return {
@@ -70,9 +121,13 @@ async function handle(request) {
     } else if (request.op === 'run') {
       const { value, transfer } = await run(ort, request.feeds, request.fetches);
       port.postMessage({ id: request.id, ok: true, value }, transfer);
+    } else if (request.op === 'host') {
+      port.postMessage({ id: request.id, ok: true, value: await host(ort, request) });
     } else if (request.op === 'close') {
-      await session?.release();
+      // Hosted modules' later runs now fail (isOpen), and end their work.
+      const closing = session;
       session = null;
+      await closing?.release();
       port.postMessage({ id: request.id, ok: true, value: null });
     } else {
       throw new Error(`unknown request ${String(request.op)}`);
@@ -81,7 +136,7 @@ async function handle(request) {
     port.postMessage({
       id: request.id,
       ok: false,
-      error: error instanceof Error ? error.message : String(error),
+      error: messageOf(error),
     });
   }
 }

@@ -14,7 +14,14 @@ import {
   signatureFromMetadata,
   toOrtParts,
 } from './ort-convert.ts';
-import type { ExecutionProvider, RunOptions, RuntimeName, RuntimeSession } from './runtime.ts';
+import type {
+  ExecutionProvider,
+  HostedModule,
+  HostHandlers,
+  RunOptions,
+  RuntimeName,
+  RuntimeSession,
+} from './runtime.ts';
 
 /** Gives tests the worker, e.g. to make it die on purpose. */
 export const kWorker = Symbol('edgeshift.runtime.worker');
@@ -49,6 +56,12 @@ interface Reply {
   error?: string;
 }
 
+/** A hosted module's own message (no id). */
+interface ChannelMessage {
+  channel: number;
+  message: unknown;
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -72,7 +85,11 @@ class WorkerSession implements RuntimeSession {
   private readonly worker: Worker;
   private readonly abortableRuns: boolean;
   private readonly pending = new Map<number, Pending>();
+  private readonly channels = new Map<number, HostHandlers>();
+  /** Hosted modules that asked to keep the process alive. */
+  private readonly busyChannels = new Set<number>();
   private nextId = 1;
+  private nextChannel = 1;
   private state: 'open' | 'closed' | 'failed' = 'open';
   private failureReason: string | undefined;
 
@@ -86,7 +103,10 @@ class WorkerSession implements RuntimeSession {
       execArgv: [],
     });
     this.worker.unref();
-    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('message', (reply: Reply | ChannelMessage) => {
+      if ('channel' in reply) this.channels.get(reply.channel)?.message(reply.message);
+      else this.settle(reply);
+    });
     this.worker.on('error', (error) => this.fail(`worker crashed: ${error.message}`));
     this.worker.on('messageerror', (error) =>
       this.fail(`worker sent an unreadable message: ${error.message}`),
@@ -151,10 +171,46 @@ class WorkerSession implements RuntimeSession {
     });
   }
 
+  async host(module: URL, init: unknown, handlers: HostHandlers): Promise<HostedModule> {
+    this.assertOpen();
+    const channel = this.nextChannel++;
+    this.channels.set(channel, handlers);
+    let greeting: unknown;
+    try {
+      greeting = await this.post({ op: 'host', channel, module: module.href, init, ep: this.ep });
+    } catch (error) {
+      this.channels.delete(channel);
+      if (error instanceof WorkerError)
+        throw new EdgeshiftError('ES_INTERNAL', `cannot host ${module.href}: ${error.message}`);
+      throw error;
+    }
+    return {
+      greeting,
+      post: (message) => {
+        if (this.state === 'open')
+          this.worker.postMessage({ op: 'host-message', channel, message });
+      },
+      keepAlive: (on) => {
+        if (on) this.busyChannels.add(channel);
+        else this.busyChannels.delete(channel);
+        this.updateRef();
+      },
+      close: async () => {
+        if (this.state === 'open') await this.post({ op: 'host-close', channel });
+        this.channels.delete(channel);
+        this.busyChannels.delete(channel);
+        this.updateRef();
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    const closed = new EdgeshiftError('ES_NOT_READY', `${this.runtime} session is closed`);
+    // Hosted work ends now, as a run would be refused now: its later runs fail anyway.
+    this.endChannels(closed);
     if (wasOpen) {
       // Runs already queued in the worker finish first; then the session is released.
       const released = this.post({ op: 'close' }).catch(() => undefined);
@@ -169,8 +225,17 @@ class WorkerSession implements RuntimeSession {
         await released;
       }
     }
+    // Referenced until it has exited, so a caller awaiting close() is not left hanging.
+    this.worker.ref();
     await this.worker.terminate();
-    this.rejectAll(new EdgeshiftError('ES_NOT_READY', `${this.runtime} session is closed`));
+    this.rejectAll(closed);
+  }
+
+  /** Referenced while a request is outstanding or a hosted module is busy. */
+  private updateRef(): void {
+    if (this.pending.size > 0 || (this.state === 'open' && this.busyChannels.size > 0))
+      this.worker.ref();
+    else this.worker.unref();
   }
 
   private assertOpen(): void {
@@ -197,7 +262,7 @@ class WorkerSession implements RuntimeSession {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Keep the process alive only while work is outstanding.
-      if (this.pending.size === 1) this.worker.ref();
+      if (this.pending.size === 1) this.updateRef();
       this.worker.postMessage({ ...message, id }, transfer);
     });
   }
@@ -206,7 +271,7 @@ class WorkerSession implements RuntimeSession {
     const pending = this.pending.get(reply.id);
     if (pending === undefined) return;
     this.pending.delete(reply.id);
-    if (this.pending.size === 0) this.worker.unref();
+    if (this.pending.size === 0) this.updateRef();
     if (reply.ok) pending.resolve(reply.value);
     else pending.reject(new WorkerError(reply.error ?? 'unknown error'));
   }
@@ -221,7 +286,15 @@ class WorkerSession implements RuntimeSession {
   private rejectAll(error: EdgeshiftError): void {
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
+    this.endChannels(error);
     this.worker.unref();
+  }
+
+  private endChannels(error: EdgeshiftError): void {
+    const channels = [...this.channels.values()];
+    this.channels.clear();
+    this.busyChannels.clear();
+    for (const handlers of channels) handlers.ended(error);
   }
 }
 

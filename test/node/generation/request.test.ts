@@ -8,7 +8,7 @@ import {
   resolveGenerate,
   UNSUPPORTED_OPTIONS,
 } from '../../../services/node/generation/request.ts';
-import { argmax } from '../../../services/node/generation/sampler.ts';
+import { argmax, createSampler } from '../../../services/node/generation/sampler.ts';
 
 const limits = { vocab: 1024, contextLength: 256 };
 
@@ -96,7 +96,7 @@ describe('generate request', () => {
     assert.deepEqual(text.promptIds, [104, 105]);
     assert.equal(text.maxTokens, DEFAULT_MAX_TOKENS);
     assert.equal(text.endId, EOS_ID);
-    assert.equal(text.sampler, argmax);
+    assert.equal(createSampler(text.sampling), argmax);
     assert.equal(text.seed, undefined);
 
     const ids = resolve({
@@ -115,7 +115,8 @@ describe('generate request', () => {
       parameters: { temperature: 0.7, top_k: 5, seed: 42 },
     });
     assert.equal(sampled.seed, 42);
-    assert.notEqual(sampled.sampler, argmax);
+    assert.deepEqual(sampled.sampling, { temperature: 0.7, topK: 5, seed: 42 });
+    assert.notEqual(createSampler(sampled.sampling), argmax);
     const unseeded = resolve({ text_input: 'x', temperature: 1 });
     assert.ok(Number.isInteger(unseeded.seed));
   });

@@ -8,8 +8,8 @@ import { prefillInputs } from '../../../services/node/generation/kv-batch.ts';
 import { argmax } from '../../../services/node/generation/sampler.ts';
 import type {
   FinishReason,
-  GenerationScheduler,
   SequenceRequest,
+  TokenGenerator,
 } from '../../../services/node/generation/scheduler.ts';
 import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 
@@ -18,10 +18,7 @@ export interface Generated {
   reason: FinishReason;
 }
 
-export function generate(
-  scheduler: GenerationScheduler,
-  request: SequenceRequest,
-): Promise<Generated> {
+export function generate(scheduler: TokenGenerator, request: SequenceRequest): Promise<Generated> {
   return new Promise((resolve, reject) => {
     const ids: number[] = [];
     scheduler.submit(request, {
