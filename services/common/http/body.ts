@@ -16,10 +16,11 @@
  * chunks arrive, and a compressed body by what it may decompress to (the whole body limit
  * while it decompresses, then what it did decompress to).
  */
+import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import type { FastifyInstance } from 'fastify';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { EdgeshiftError } from '../errors.ts';
 import type { BodyBudget } from './body-budget.ts';
 
@@ -109,6 +110,65 @@ export async function decodeBody(
 }
 
 /**
+ * The body's bytes, as fastify's own `parseAs: 'buffer'` reads them (the same limit,
+ * Content-Length check and errors), but without its final copy when the body came in
+ * one chunk that owns its memory (Node's HTTP parser hands each body chunk over as a
+ * fresh copy): a binary tensor body is then held once, not twice, on its way to the codec,
+ * which views it in place (codec-binary.ts).
+ */
+export function readRawBody(
+  payload: Readable,
+  contentLength: number,
+  limitBytes: number,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (contentLength > limitBytes) return reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = () => {
+      payload.off('data', onData);
+      payload.off('end', onEnd);
+      payload.off('error', onEnd);
+    };
+    const onData = (data: Buffer | string) => {
+      const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+      received += chunk.length;
+      const encoded = (payload as { receivedEncodedLength?: number }).receivedEncodedLength ?? 0;
+      if (received > limitBytes || encoded > limitBytes) {
+        stop();
+        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (error?: Error & { statusCode?: number }) => {
+      stop();
+      if (error != null) {
+        if (!(typeof error.statusCode === 'number' && error.statusCode >= 400))
+          error.statusCode = 400;
+        return reject(error);
+      }
+      const length =
+        (payload as { receivedEncodedLength?: number }).receivedEncodedLength || received;
+      if (!Number.isNaN(contentLength) && length !== contentLength)
+        return reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      const only = chunks[0];
+      if (
+        chunks.length === 1 &&
+        only!.byteOffset === 0 &&
+        only!.byteLength === only!.buffer.byteLength
+      )
+        return resolve(only!);
+      resolve(Buffer.concat(chunks, received));
+    };
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onEnd);
+    payload.resume();
+  });
+}
+
+/**
  * Replaces fastify's body parsers: every body arrives in `request.body` as a Buffer,
  * decompressed. An unsupported Content-Encoding is refused before the body is read.
  */
@@ -140,7 +200,19 @@ export function installRawBodyParser(
     });
     done(null, payload.pipe(counted));
   });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const contentLength = Number(request.headers['content-length']);
+    readRawBody(payload, contentLength, limitBytes).then(
+      (body) => decodeReceived(request, body, done),
+      (error: Error) => done(error),
+    );
+  });
+
+  const decodeReceived = (
+    request: FastifyRequest,
+    body: Buffer,
+    done: (error: Error | null, body?: Buffer) => void,
+  ) => {
     const header = request.headers['content-encoding'];
     if (header === undefined) return done(null, body);
     const codings = parseContentEncoding(header);
@@ -160,5 +232,5 @@ export function installRawBodyParser(
       },
       (error: Error) => done(error),
     );
-  });
+  };
 }

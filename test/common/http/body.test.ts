@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { EdgeshiftError, type ErrorCode } from '../../../services/common/errors.ts';
@@ -13,6 +14,7 @@ import {
   ACCEPTED_ENCODINGS,
   decodeBody,
   parseContentEncoding,
+  readRawBody,
 } from '../../../services/common/http/body.ts';
 import { route } from '../../../services/common/http/routes.ts';
 import { assertErrorAnswer } from '../../support/errors.ts';
@@ -101,6 +103,56 @@ describe('decodeBody', () => {
     await rejects(
       decodeBody(zlib.deflateSync(bomb), ['gzip', 'deflate'], LIMIT),
       'ES_BODY_TOO_LARGE',
+    );
+  });
+});
+
+describe('readRawBody', () => {
+  const stream = (chunks: Buffer[], error?: Error) => {
+    const payload = new PassThrough();
+    queueMicrotask(() => {
+      for (const chunk of chunks) payload.write(chunk);
+      if (error === undefined) payload.end();
+      else payload.destroy(error);
+    });
+    return payload;
+  };
+  const code = (expected: string) => (error: unknown) =>
+    (error as { code?: string }).code === expected;
+
+  it('keeps a lone chunk that owns its memory, and joins several', async () => {
+    const lone = Buffer.from(new Uint8Array(5000).fill(7));
+    assert.equal(await readRawBody(stream([lone]), 5000, LIMIT * 2), lone);
+    const parts = [Buffer.from('ab'), Buffer.from('cde')];
+    assert.deepEqual(await readRawBody(stream(parts), 5, LIMIT), Buffer.from('abcde'));
+  });
+
+  it('copies a lone chunk that is a view into a larger buffer', async () => {
+    const shared = Buffer.from('xxhelloxx');
+    const view = shared.subarray(2, 7);
+    const body = await readRawBody(stream([view]), 5, LIMIT);
+    view.fill(0);
+    assert.equal(body.toString(), 'hello');
+  });
+
+  it('answers a body over the limit, declared or received, and a short one, as fastify does', async () => {
+    await assert.rejects(
+      readRawBody(stream([]), LIMIT + 1, LIMIT),
+      code('FST_ERR_CTP_BODY_TOO_LARGE'),
+    );
+    await assert.rejects(
+      readRawBody(stream([Buffer.alloc(LIMIT), Buffer.alloc(1)]), Number.NaN, LIMIT),
+      code('FST_ERR_CTP_BODY_TOO_LARGE'),
+    );
+    await assert.rejects(
+      readRawBody(stream([Buffer.alloc(3)]), 4, LIMIT),
+      code('FST_ERR_CTP_INVALID_CONTENT_LENGTH'),
+    );
+    const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    await assert.rejects(
+      readRawBody(stream([Buffer.alloc(3)], aborted), 10, LIMIT),
+      (error: unknown) =>
+        error === aborted && (error as { statusCode?: number }).statusCode === 400,
     );
   });
 });
