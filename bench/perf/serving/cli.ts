@@ -20,6 +20,8 @@ export interface CliOptions {
   client: 'auto' | 'wrk' | 'node';
   wrkThreads: number;
   nodeOptions: Record<string, unknown>;
+  /** V8 flags for the node's process (not the baselines'), e.g. ['--min-semi-space-size=16']. */
+  nodeV8Flags: string[];
   seed: number;
   json?: string;
   compareClients: boolean;
@@ -53,6 +55,17 @@ export function parseConcurrencyList(value: string): number[] {
     throw new InvalidArgumentError('must be a comma-separated list of positive integers');
   }
   return [...new Set(items.map(Number))].sort((a, b) => a - b);
+}
+
+/** "--a=1 --b" -> ['--a=1', '--b']; each must start with "--". */
+export function parseV8Flags(value: string): string[] {
+  const flags = value.split(/\s+/).filter(Boolean);
+  if (flags.some((flag) => !/^--[a-z0-9-]+(=\S+)?$/.test(flag))) {
+    throw new InvalidArgumentError(
+      'must be space-separated flags such as --min-semi-space-size=16',
+    );
+  }
+  return flags;
 }
 
 export function parseCli(argv: string[]): CliOptions {
@@ -135,6 +148,12 @@ export function parseCli(argv: string[]): CliOptions {
       'extra node options as JSON, e.g. \'{"maxBatch":32}\'',
       (v) => JSON.parse(v) as Record<string, unknown>,
       {},
+    )
+    .option(
+      '--node-v8-flags <flags>',
+      "V8 flags for the node's process only, space-separated, e.g. '--min-semi-space-size=16'",
+      parseV8Flags,
+      [],
     )
     .option(
       '--no-compare-clients',

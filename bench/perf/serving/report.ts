@@ -175,7 +175,8 @@ export function formatReport(result: BenchResult): string {
       `${m.loadAverage1m.toFixed(2)}, ${m.busyBeforeStart === null ? 'busy share unknown' : `${(m.busyBeforeStart * 100).toFixed(0)}% busy`}`,
     `software: Node ${m.nodeVersion}, onnxruntime-node ${m.onnxruntimeNodeVersion}, fastify ${m.fastifyVersion}, undici ${m.undiciVersion}`,
     `settings: threads ${s.threads}, ${s.rounds} rounds x ${s.seconds} s (warm-up ${s.warmupSeconds} s), ` +
-      `connections ${s.concurrency.join(', ')}, node options ${JSON.stringify(s.nodeOptions)}, seed ${s.seed}, ` +
+      `connections ${s.concurrency.join(', ')}, node options ${JSON.stringify(s.nodeOptions)}, ` +
+      `node V8 flags ${s.nodeV8Flags.length === 0 ? 'none' : s.nodeV8Flags.join(' ')}, seed ${s.seed}, ` +
       `gpt ${s.gptPromptTokens} tokens` +
       (s.waitIdleSeconds > 0
         ? `, waited up to ${s.waitIdleSeconds} s for an idle machine per round`

@@ -38,6 +38,8 @@ export interface Settings {
   threads: number;
   /** Options the nodes were created with (models, port and sessionMode aside). */
   nodeOptions: Record<string, unknown>;
+  /** V8 flags the node's process was started with (none for the baselines). */
+  nodeV8Flags: string[];
   /** Throughput load generator, e.g. "wrk 4.1.0 (1 thread)" or "OIP client". */
   throughputClient: string;
   latencyClient: string;

@@ -327,13 +327,16 @@ async function startServers(
 ): Promise<ServedSlot[]> {
   const { cli } = h;
   for (const sessionMode of h.sessionModes) {
-    const node = await ServedNode.start({
-      logLevel: 'warn',
-      ...cli.nodeOptions,
-      sessionMode,
-      models: [model],
-      threads: cli.threads,
-    });
+    const node = await ServedNode.start(
+      {
+        logLevel: 'warn',
+        ...cli.nodeOptions,
+        sessionMode,
+        models: [model],
+        threads: cli.threads,
+      },
+      cli.nodeV8Flags,
+    );
     nodes.set(sessionMode, node);
   }
   if (cli.handRolled) {
@@ -618,6 +621,7 @@ async function main(): Promise<void> {
     concurrency: cli.concurrency,
     threads: cli.threads,
     nodeOptions: effective,
+    nodeV8Flags: cli.nodeV8Flags,
     throughputClient: useWrk
       ? `${version} (${cli.wrkThreads} thread, at most one per connection; ${connections})`
       : `OIP client (undici ${machine.undiciVersion}, ${connections})`,

@@ -38,11 +38,12 @@ export class ServedNode {
   }
 
   /** Starts `serve-child.ts <options>` and waits for its URL. */
-  static async start(options: NodeOptions): Promise<ServedNode> {
+  static async start(options: NodeOptions, v8Flags: readonly string[] = []): Promise<ServedNode> {
     const child = await startChild({
       name: 'node under test',
       script: CHILD_SCRIPT,
       args: [JSON.stringify(options)],
+      nodeArgs: [...v8Flags, '--import', 'tsx'],
     });
     return new ServedNode(child);
   }

@@ -322,6 +322,7 @@ describe('summary and report', () => {
         concurrency: [1, 16],
         threads: 1,
         nodeOptions: { maxBatch: 8 },
+        nodeV8Flags: [],
         throughputClient: 'wrk',
         latencyClient: 'OIP client',
         comparisonClient: 'node:http',

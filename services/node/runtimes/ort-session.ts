@@ -29,9 +29,14 @@ export interface OrtSessionLike extends OrtSessionMetadata {
   release(): Promise<void>;
 }
 
-// A failed run comes back as the rejection; onnxruntime's own copy on stderr would log
-// every bad request a second time (4 = fatal only, onnxruntime logging/severity.h).
-export const RUN_OPTIONS = Object.freeze({ logSeverityLevel: 4 });
+/**
+ * A failed run comes back as the rejection; onnxruntime's own copy on stderr would log
+ * every bad request a second time (4 = fatal only, onnxruntime logging/severity.h).
+ * A fresh object per run: onnxruntime-web adds its defaults to the one it is given.
+ */
+function runOptions(): Record<string, unknown> {
+  return { logSeverityLevel: 4 };
+}
 
 export class OrtSession implements RuntimeSession {
   readonly runtime: RuntimeName;
@@ -73,7 +78,7 @@ export class OrtSession implements RuntimeSession {
     try {
       // onnxruntime-node's binding runs these one at a time on this thread, so concurrent
       // calls are safe; a worker serialises its calls itself (session-worker.mjs).
-      outputs = await this.session.run(feeds, fetches, RUN_OPTIONS);
+      outputs = await this.session.run(feeds, fetches, runOptions());
     } catch (error) {
       // Inputs passed checkRunRequest, so onnxruntime's complaint is about their values.
       const message = error instanceof Error ? error.message : String(error);

@@ -42,13 +42,19 @@ export type HostFunction = (context: HostContext) => Hosted | Promise<Hosted>;
 export function hostedSession(context: HostContext): RuntimeSession {
   const inner = new OrtSession(context.ort, context.session, context.runtime, context.ep);
   const closed = () => new EdgeshiftError('ES_NOT_READY', `${context.runtime} session is closed`);
+  // onnxruntime-web's run settles within microtasks: without a turn of the event loop
+  // before each run, a loop of runs would hold back everything else in this thread (the
+  // hosted code's outgoing messages, incoming ones such as a cancel) until it ended.
+  // onnxruntime-node's binding already defers each run to the next turn.
+  const yieldFirst = context.runtime === 'onnxruntime-web';
   return {
     runtime: context.runtime,
     ep: context.ep,
     signature: inner.signature,
     run: (inputs, outputNames) =>
-      context.exclusive(() => {
-        if (!context.isOpen()) return Promise.reject(closed());
+      context.exclusive(async () => {
+        if (yieldFirst) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (!context.isOpen()) throw closed();
         return inner.run(inputs, outputNames);
       }),
     close: async () => {},

@@ -13,7 +13,7 @@ import type {
 } from '../../../services/node/generation/scheduler.ts';
 import { openGenerator } from '../../../services/node/generation/worker-generation.ts';
 import { createRuntime } from '../../../services/node/runtimes/index.ts';
-import type { RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
+import type { RuntimeName, RuntimeSession } from '../../../services/node/runtimes/runtime.ts';
 import { generate, uncachedGreedy } from './test-support.ts';
 
 function prompt(length: number, salt: number): number[] {
@@ -26,18 +26,20 @@ function greedy(promptIds: number[], maxTokens: number): SequenceRequest {
   return { promptIds, maxTokens, endId: undefined, sampling: GREEDY };
 }
 
-function loadGpt(worker: boolean): Promise<RuntimeSession> {
+function loadGpt(runtime: RuntimeName, worker: boolean): Promise<RuntimeSession> {
   return resolveModel('gpt').then(({ file }) =>
-    createRuntime('onnxruntime-node').load(file, { threads: 1, worker }),
+    createRuntime(runtime).load(file, { threads: 1, worker }),
   );
 }
 
 // The scheduler runs on the thread of an inline session, and inside the worker thread
-// of a worker session (hosted-scheduler.ts): both must generate the same.
+// of a worker session (hosted-scheduler.ts), onnxruntime-web's included: all must
+// generate the same.
 for (const placement of [
-  { name: 'on the calling thread', worker: false },
-  { name: 'in the session worker', worker: true },
-]) {
+  { name: 'on the calling thread', runtime: 'onnxruntime-node', worker: false },
+  { name: 'in the session worker', runtime: 'onnxruntime-node', worker: true },
+  { name: 'in an onnxruntime-web worker', runtime: 'onnxruntime-web', worker: true },
+] as const) {
   describe(`GenerationScheduler ${placement.name}, on the zoo gpt`, () => {
     let session: RuntimeSession;
     let layout: DecoderLayout;
@@ -51,7 +53,7 @@ for (const placement of [
     };
 
     before(async () => {
-      session = await loadGpt(placement.worker);
+      session = await loadGpt(placement.runtime, placement.worker);
       const found = detectDecoder(session.signature);
       assert.ok(found.decoder);
       layout = found.layout;
@@ -149,7 +151,7 @@ for (const placement of [
     });
 
     it('fails the running sequences when the runtime fails, and drops their caches', async () => {
-      const own = await loadGpt(placement.worker);
+      const own = await loadGpt(placement.runtime, placement.worker);
       const generator = await open({}, own);
       let tokens = 0;
       const failed = await new Promise<EdgeshiftError>((resolve) => {
