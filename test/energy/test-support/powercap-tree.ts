@@ -3,9 +3,35 @@
  * them out (flat `intel-rapl:N[:M]` entries under /sys/class/powercap, or nested under
  * `intel-rapl/`), for the RAPL meter's tests and the sampling benchmark.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** Characters an energy_uj value is written in: a u64's 20 digits, then a newline. */
+const ENERGY_WIDTH = 20;
+
+/**
+ * Rewrites energy_uj in place, in one write that never shortens the file. The meter keeps
+ * the file open and re-reads it from offset 0; `writeFile` would truncate it first, and a
+ * read in that moment sees an empty file, which real sysfs never shows. The value is
+ * padded with spaces, which the meter trims as it trims the kernel's newline.
+ */
+async function rewriteEnergy(path: string, uj: number): Promise<void> {
+  const text = `${String(uj).padEnd(ENERGY_WIDTH, ' ')}\n`;
+  let file: Awaited<ReturnType<typeof open>>;
+  try {
+    file = await open(path, 'r+');
+  } catch (error) {
+    // A test removed the file (a driver unloaded): bring it back.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return writeFile(path, text);
+    throw error;
+  }
+  try {
+    await file.write(text, 0);
+  } finally {
+    await file.close();
+  }
+}
 
 /** max_energy_range_uj of an Intel package with the default 61 µJ energy unit (2^32 units). */
 export const INTEL_RANGE_UJ = 262143328850;
@@ -72,14 +98,14 @@ export async function buildPowercapTree(
     const dir = zoneDir(zone.id);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'name'), `${zone.name}\n`);
-    await writeFile(join(dir, 'energy_uj'), `${zone.energyUj}\n`);
+    await writeFile(join(dir, 'energy_uj'), `${String(zone.energyUj).padEnd(ENERGY_WIDTH, ' ')}\n`);
     await writeFile(join(dir, 'max_energy_range_uj'), `${zone.maxRangeUj ?? INTEL_RANGE_UJ}\n`);
     await writeFile(join(dir, 'enabled'), '1\n');
   }
   return {
     root,
     zoneDir,
-    setEnergy: (id, uj) => writeFile(join(zoneDir(id), 'energy_uj'), `${uj}\n`),
+    setEnergy: (id, uj) => rewriteEnergy(join(zoneDir(id), 'energy_uj'), uj),
     remove: () => rm(root, { recursive: true, force: true }),
   };
 }
