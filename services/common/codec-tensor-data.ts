@@ -46,6 +46,15 @@ export function allocateTensorData(datatype: FixedDatatype, length: number): Num
   return new TYPED_ARRAY_OF[datatype](length);
 }
 
+/** A typed array of `datatype` over the first `length` elements of `buffer` (no copy). */
+export function typedArrayOverBuffer(
+  datatype: FixedDatatype,
+  buffer: ArrayBuffer,
+  length: number,
+): NumericTypedArray {
+  return new TYPED_ARRAY_OF[datatype](buffer, 0, length);
+}
+
 /** True when `data` is the array kind tensor.ts prescribes for `datatype`. */
 export function dataMatchesDatatype(datatype: Datatype, data: TensorData): boolean {
   switch (datatype) {

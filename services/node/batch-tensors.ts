@@ -3,6 +3,7 @@
  * Pure functions over Tensor; the batcher decides when they apply.
  */
 import {
+  type Datatype,
   elementCount,
   type ModelSignature,
   type Tensor,
@@ -49,12 +50,22 @@ export function batchKey(
   return { items, key: parts.join('|') };
 }
 
-function concatData(parts: readonly TensorData[]): TensorData {
+/** Makes the array a merged input is written into (e.g. from a session's pool). */
+export type AllocateInput = (datatype: Exclude<Datatype, 'BYTES'>, length: number) => TypedData;
+
+function concatData(
+  datatype: Datatype,
+  parts: readonly TensorData[],
+  allocate: AllocateInput | undefined,
+): TensorData {
   const first = parts[0]!;
   if (Array.isArray(first)) return (parts as Uint8Array[][]).flat();
   let total = 0;
   for (const p of parts) total += p.length;
-  const out = new (first.constructor as TypedCtor)(total);
+  const out =
+    allocate !== undefined && datatype !== 'BYTES'
+      ? allocate(datatype, total)
+      : new (first.constructor as TypedCtor)(total);
   let offset = 0;
   for (const p of parts) {
     (out as { set(source: TypedData, offset: number): void }).set(p as TypedData, offset);
@@ -63,8 +74,15 @@ function concatData(parts: readonly TensorData[]): TensorData {
   return out;
 }
 
-/** Concatenate several requests' inputs (same order, same non-batch shapes) along dim 0. */
-export function concatInputs(requests: readonly (readonly Tensor[])[]): Tensor[] {
+/**
+ * Concatenate several requests' inputs (same order, same non-batch shapes) along dim 0,
+ * each into one array from `allocate` (fresh arrays without it), which every element
+ * of is then written.
+ */
+export function concatInputs(
+  requests: readonly (readonly Tensor[])[],
+  allocate?: AllocateInput,
+): Tensor[] {
   const first = requests[0]!;
   return first.map((spec, i) => {
     const tensors = requests.map((inputs) => inputs[i]!);
@@ -74,7 +92,11 @@ export function concatInputs(requests: readonly (readonly Tensor[])[]): Tensor[]
       name: spec.name,
       datatype: spec.datatype,
       shape: [rows, ...spec.shape.slice(1)],
-      data: concatData(tensors.map((t) => t.data)),
+      data: concatData(
+        spec.datatype,
+        tensors.map((t) => t.data),
+        allocate,
+      ),
     };
   });
 }

@@ -18,7 +18,13 @@ import { performance } from 'node:perf_hooks';
 import { EdgeshiftError } from '../common/errors.ts';
 import type { ModelSignature, Tensor } from '../common/tensor.ts';
 import { requestElements } from './admission.ts';
-import { batchKey, concatInputs, hasBatchDimension, splitOutputs } from './batch-tensors.ts';
+import {
+  type AllocateInput,
+  batchKey,
+  concatInputs,
+  hasBatchDimension,
+  splitOutputs,
+} from './batch-tensors.ts';
 import type { RunOptions } from './runtimes/runtime.ts';
 
 export type RunFn = (
@@ -68,6 +74,11 @@ export interface BatcherOptions {
    * time; a second run waits in the runtime, so it starts the moment the first ends.
    */
   maxInFlight?: number;
+  /**
+   * Makes the arrays merged batches are written into, e.g. the session's pooled input
+   * buffers (RuntimeSession.allocateInput); default: fresh arrays.
+   */
+  allocate?: AllocateInput;
   /** The clock budgets and timings are read from (tests inject one); default performance.now. */
   now?: () => number;
   /** The timers deadlines and queue delays are kept with (tests inject them); default Node's. */
@@ -139,7 +150,8 @@ export class Batcher {
   /** Whether requests may merge; turns false if a merged run's outputs cannot be split. */
   private mergeable: boolean;
   private readonly run: RunFn;
-  private readonly options: Required<Omit<BatcherOptions, 'now' | 'timers'>>;
+  private readonly options: Required<Omit<BatcherOptions, 'now' | 'timers' | 'allocate'>> &
+    Pick<BatcherOptions, 'allocate'>;
   private readonly now: () => number;
   private readonly timers: BatcherTimers;
   private readonly observer: BatcherObserver;
@@ -537,7 +549,10 @@ export class Batcher {
     let waitedMs = 0;
     let failed = false;
     try {
-      const merged = concatInputs(group.map((p) => p.request.inputs));
+      const merged = concatInputs(
+        group.map((p) => p.request.inputs),
+        this.options.allocate,
+      );
       // The merged inputs are fresh arrays nobody else holds: a worker may take them uncopied.
       const result = await this.timedRun(merged, first.outputNames, items, { handOver: true });
       computeMs = result.computeMs;

@@ -68,6 +68,9 @@ async function loadOne(
       maxQueueElements: config.maxQueueElements,
       maxRequestElements: config.maxRequestElements,
       maxInFlight: config.maxInFlight,
+      ...(session.allocateInput === undefined
+        ? {}
+        : { allocate: session.allocateInput.bind(session) }),
     },
     { run: (items, computeMs) => metrics.observeBatch(name, items, computeMs) },
   );

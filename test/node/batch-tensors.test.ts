@@ -92,6 +92,30 @@ describe('batch tensors', () => {
     );
   });
 
+  it('writes each merged numeric input into the array its allocator gives, stale contents and all', () => {
+    const requests: Tensor[][] = [
+      [
+        { name: 'f', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1, 2) },
+        { name: 's', datatype: 'BYTES', shape: [1], data: [bytes('a')] },
+      ],
+      [
+        { name: 'f', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(3, 4) },
+        { name: 's', datatype: 'BYTES', shape: [1], data: [bytes('b')] },
+      ],
+    ];
+    const asked: [string, number][] = [];
+    // A reused buffer still holds an earlier batch: every element must be overwritten.
+    const reused = Float32Array.of(9, 9, 9, 9);
+    const merged = concatInputs(requests, (datatype, length) => {
+      asked.push([datatype, length]);
+      return reused;
+    });
+    assert.deepEqual(asked, [['FP32', 4]], 'BYTES inputs are not allocated');
+    assert.equal(merged[0]!.data, reused);
+    assert.deepEqual([...reused], [1, 2, 3, 4]);
+    assert.equal((merged[1]!.data as Uint8Array[]).length, 2);
+  });
+
   it('refuses to split outputs whose first dimension is not the merged total', () => {
     const out: Tensor = { name: 'y', datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1, 2) };
     assert.equal(splitOutputs([out], [1, 1]), null);

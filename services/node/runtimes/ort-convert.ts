@@ -112,16 +112,6 @@ export function dataMatchesDatatype(datatype: Datatype, data: TensorData): boole
   return !Array.isArray(data) && data instanceof DATA_CLASS[datatype];
 }
 
-/**
- * A copy in a new buffer of exactly its size, safe to transfer to a worker. (Not
- * `data.slice()`: on a Node Buffer that returns a view of the same memory.)
- */
-export function freshCopy(datatype: Exclude<Datatype, 'BYTES'>, data: NumericData): NumericData {
-  const copy = new DATA_CLASS[datatype](data.length);
-  (copy as { set(source: ArrayLike<number | bigint>): void }).set(data);
-  return copy;
-}
-
 function specFromMetadata(meta: OrtValueMetadata, role: 'input' | 'output'): TensorSpec {
   if (!meta.isTensor || meta.type === undefined) {
     throw new EdgeshiftError(

@@ -1,5 +1,5 @@
 import type { EdgeshiftError } from '../../common/errors.ts';
-import type { ModelSignature, Tensor } from '../../common/tensor.ts';
+import type { Datatype, ModelSignature, Tensor, TensorData } from '../../common/tensor.ts';
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
@@ -71,6 +71,14 @@ export interface RuntimeSession {
    * outputs (all declared outputs when `outputNames` is omitted), keyed by name.
    */
   run(inputs: Tensor[], outputNames?: string[], options?: RunOptions): Promise<Tensor[]>;
+  /**
+   * Worker sessions only: an array for an input of a run that will be handed over
+   * (RunOptions.handOver), in a buffer the session reuses once the run has given it back.
+   */
+  allocateInput?(
+    datatype: Exclude<Datatype, 'BYTES'>,
+    length: number,
+  ): Exclude<TensorData, Uint8Array[]>;
   /**
    * Worker sessions only: load a TypeScript module into the session's thread, next to
    * the session, so work made of many short runs (a decoding loop) needs no thread hop

@@ -9,7 +9,8 @@
  *             { op: 'host', id, channel, module, init, ep }: import a TypeScript module (through
  *             tsx, registered on first use) and call its host(context) (worker-host.ts)
  *             { op: 'host-message', channel, message } | { op: 'host-close', id, channel }
- * Replies:    { id, ok: true, value } | { id, ok: false, error: string }
+ * Replies:    { id, ok: true, value, returned? } | { id, ok: false, error: string }
+ *             returned: a run's input buffers, sent back for the caller's pool
  *             { channel, message }: posted by a hosted module
  *
  * Requests run one at a time, in arrival order, and so do a hosted module's runs
@@ -98,8 +99,12 @@ function metadataOf(s) {
 async function run(ort, feedParts, fetches) {
   if (session === null) throw new Error('no model is loaded');
   const feeds = {};
-  for (const [name, parts] of Object.entries(feedParts))
+  const inputs = new Set();
+  for (const [name, parts] of Object.entries(feedParts)) {
     feeds[name] = new ort.Tensor(parts.type, parts.data, parts.dims);
+    if (!Array.isArray(parts.data) && parts.data.buffer instanceof ArrayBuffer)
+      inputs.add(parts.data.buffer);
+  }
   const outputs = await session.run(feeds, fetches, RUN_OPTIONS);
   const value = {};
   const transfer = new Set();
@@ -109,7 +114,10 @@ async function run(ort, feedParts, fetches) {
     // WASM memory is a SharedArrayBuffer when threaded; such views cannot be moved.
     if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer) transfer.add(data.buffer);
   }
-  return { value, transfer: [...transfer] };
+  // The inputs were moved here for this run alone: send their buffers back for reuse.
+  const returned = [...inputs].filter((buffer) => !transfer.has(buffer));
+  for (const buffer of returned) transfer.add(buffer);
+  return { value, returned, transfer: [...transfer] };
 }
 
 async function handle(request) {
@@ -119,8 +127,8 @@ async function handle(request) {
       session = await ort.InferenceSession.create(request.path, request.options);
       port.postMessage({ id: request.id, ok: true, value: metadataOf(session) });
     } else if (request.op === 'run') {
-      const { value, transfer } = await run(ort, request.feeds, request.fetches);
-      port.postMessage({ id: request.id, ok: true, value }, transfer);
+      const { value, returned, transfer } = await run(ort, request.feeds, request.fetches);
+      port.postMessage({ id: request.id, ok: true, value, returned }, transfer);
     } else if (request.op === 'host') {
       port.postMessage({ id: request.id, ok: true, value: await host(ort, request) });
     } else if (request.op === 'close') {

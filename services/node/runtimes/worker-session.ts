@@ -3,12 +3,19 @@
  * (session-worker.mjs), so a long inference never blocks the caller's event loop.
  */
 import { Worker } from 'node:worker_threads';
+import { typedArrayOverBuffer } from '../../common/codec-tensor-data.ts';
 import { EdgeshiftError } from '../../common/errors.ts';
-import type { ModelSignature, Tensor } from '../../common/tensor.ts';
+import {
+  type Datatype,
+  ELEMENT_SIZE,
+  type ModelSignature,
+  type Tensor,
+} from '../../common/tensor.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { checkRunRequest } from './input-check.ts';
 import {
-  freshCopy,
   fromOrtParts,
+  type NumericData,
   type OrtSessionMetadata,
   type OrtTensorParts,
   signatureFromMetadata,
@@ -25,6 +32,8 @@ import type {
 
 /** Gives tests the worker, e.g. to make it die on purpose. */
 export const kWorker = Symbol('edgeshift.runtime.worker');
+/** Gives tests the input buffer pool's counts. */
+export const kPool = Symbol('edgeshift.runtime.pool');
 
 /** How long close() waits for queued runs before it terminates a worker whose runs are abortable. */
 const CLOSE_GRACE_MS = 5_000;
@@ -54,6 +63,8 @@ interface Reply {
   ok: boolean;
   value?: unknown;
   error?: string;
+  /** A run's input buffers, back from the worker for the pool. */
+  returned?: ArrayBuffer[];
 }
 
 /** A hosted module's own message (no id). */
@@ -86,6 +97,7 @@ class WorkerSession implements RuntimeSession {
   private readonly abortableRuns: boolean;
   private readonly pending = new Map<number, Pending>();
   private readonly channels = new Map<number, HostHandlers>();
+  private readonly pool = new BufferPool();
   /** Hosted modules that asked to keep the process alive. */
   private readonly busyChannels = new Set<number>();
   private nextId = 1;
@@ -120,6 +132,18 @@ class WorkerSession implements RuntimeSession {
     return this.worker;
   }
 
+  get [kPool](): BufferPool {
+    return this.pool;
+  }
+
+  /**
+   * An array for one input of a run that will be handed over: its buffer comes from (and,
+   * once the worker sends it back after the run, returns to) this session's pool.
+   */
+  allocateInput(datatype: Exclude<Datatype, 'BYTES'>, length: number): NumericData {
+    return typedArrayOverBuffer(datatype, this.pool.take(length * ELEMENT_SIZE[datatype]), length);
+  }
+
   /** Why this session can no longer run; undefined while it can. */
   get failure(): string | undefined {
     return this.failureReason;
@@ -141,8 +165,10 @@ class WorkerSession implements RuntimeSession {
         if (options?.handOver === true && ownsWholeBuffer(data) && !transfer.has(data.buffer)) {
           transfer.add(data.buffer);
         } else {
-          // A fresh copy the worker can own: the caller's buffer may be shared (e.g. a pooled request body).
-          const copy = freshCopy(tensor.datatype, data);
+          // A copy the worker can own (the caller's buffer may be shared, e.g. a request
+          // body), in a buffer from the pool.
+          const copy = this.allocateInput(tensor.datatype, data.length);
+          (copy as { set(source: ArrayLike<number | bigint>): void }).set(data);
           parts.data = copy;
           transfer.add(copy.buffer as ArrayBuffer);
         }
@@ -272,6 +298,7 @@ class WorkerSession implements RuntimeSession {
     if (pending === undefined) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.updateRef();
+    for (const buffer of reply.returned ?? []) this.pool.give(buffer);
     if (reply.ok) pending.resolve(reply.value);
     else pending.reject(new WorkerError(reply.error ?? 'unknown error'));
   }

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { isEdgeshiftError } from '../../../services/common/errors.ts';
 import {
   dataMatchesDatatype,
-  freshCopy,
   fromOrtParts,
   signatureFromMetadata,
   toOrtParts,
@@ -110,16 +109,5 @@ describe('tensor conversion', () => {
     assert.equal(dataMatchesDatatype('BYTES', new Uint8Array(1)), false);
     assert.equal(dataMatchesDatatype('UINT8', Buffer.from([1])), true);
     assert.equal(dataMatchesDatatype('FP16', new Int16Array(1)), false);
-  });
-
-  it('copies into a buffer of its own, even from a Node Buffer', () => {
-    const pool = Buffer.from([9, 1, 0, 1, 9]);
-    const view = pool.subarray(1, 4);
-    const copy = freshCopy('BOOL', view);
-    assert.deepEqual(Array.from(copy as Uint8Array), [1, 0, 1]);
-    assert.notEqual(copy.buffer, pool.buffer);
-    assert.equal(copy.buffer.byteLength, 3);
-    const ids = freshCopy('INT64', new BigInt64Array([5n, -6n]));
-    assert.deepEqual(Array.from(ids as BigInt64Array), [5n, -6n]);
   });
 });

@@ -10,13 +10,14 @@ import {
   isEdgeshiftError,
 } from '../../../services/common/errors.ts';
 import type { Tensor } from '../../../services/common/tensor.ts';
+import type { BufferPool } from '../../../services/node/runtimes/buffer-pool.ts';
 import type {
   ExecutionProvider,
   Runtime,
   RuntimeOptions,
   RuntimeSession,
 } from '../../../services/node/runtimes/runtime.ts';
-import { kWorker } from '../../../services/node/runtimes/worker-session.ts';
+import { kPool, kWorker } from '../../../services/node/runtimes/worker-session.ts';
 import { PROJECTION_WEIGHTS, type TestModelFiles, writeTestModels } from './test-models.ts';
 
 export interface ContractOptions {
@@ -320,6 +321,32 @@ export function runtimeContract(
       } else {
         assert.equal(shared.length, 8, 'an inline session moves nothing');
       }
+    });
+
+    it('reuses the buffers a worker gives back, and its pooled copies compute the same', async () => {
+      if (!options.nonBlocking) {
+        assert.equal(mixed.allocateInput, undefined, 'an inline session has no pool');
+        return;
+      }
+      const pool = (mixed as unknown as { [kPool]: BufferPool })[kPool];
+      const reference = await mixed.run(mixedInputs(2));
+      const before = pool.stats;
+      // Same sizes as the reference run: every copy now comes from buffers it gave back.
+      for (let round = 0; round < 3; round++) {
+        const inputs = mixedInputs(2);
+        maskInPool(inputs);
+        assert.deepEqual(await mixed.run(inputs), reference, `round ${round}`);
+      }
+      const after = pool.stats;
+      assert.ok(after.reused - before.reused >= 3, JSON.stringify({ before, after }));
+      assert.equal(after.allocated, before.allocated, 'no new buffer for the same sizes');
+      // An array from allocateInput, handed over, comes back to the pool as well.
+      const inputs = mixedInputs(2);
+      const x = mixed.allocateInput!('FP32', inputs[0]!.data.length) as Float32Array;
+      x.set(inputs[0]!.data as Float32Array);
+      inputs[0] = { ...inputs[0]!, data: x };
+      assert.deepEqual(await mixed.run(inputs, undefined, { handOver: true }), reference);
+      assert.equal(x.length, 0, 'moved to the worker');
     });
 
     it('runs the pretrained PaddleOCR classifier at batch 1 and 4 with the same per-image results', async () => {
