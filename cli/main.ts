@@ -3,6 +3,7 @@ import { registerEnergyCommand } from './commands/energy.ts';
 import { registerInferCommand } from './commands/infer.ts';
 import { registerModelsCommand } from './commands/models.ts';
 import { registerNodeCommand } from './commands/node.ts';
+import { registerRouterCommand } from './commands/router.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { describeError } from './errors.ts';
 import { packageVersion } from './version.ts';
@@ -22,6 +23,7 @@ Examples:
   $ edgeshift start                              serve the zoo on :8001, self-check, keep serving
   $ edgeshift node --tier edge --model cnn       serve one model on 127.0.0.1:8001
   $ edgeshift node --model ./my-model.onnx --runtime onnxruntime-web --port 8003
+  $ edgeshift router --policy energy             place requests on the nodes of the default topology, :8000
   $ edgeshift models list                        the model zoo with params and FLOPs
   $ edgeshift infer cnn --url http://127.0.0.1:8001   send one sample request
   $ edgeshift energy probe                       what each energy meter can measure here
@@ -31,6 +33,7 @@ Examples:
 
 registerStartCommand(program);
 registerNodeCommand(program);
+registerRouterCommand(program);
 registerModelsCommand(program);
 registerInferCommand(program);
 registerEnergyCommand(program);

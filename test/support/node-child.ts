@@ -7,7 +7,7 @@ import { createNode } from '../../services/node/server.ts';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Parameters<typeof createNode>[0];
 await serveAsChild(async () => {
-  const node = await createNode({ logLevel: 'silent', ...options, port: 0 });
+  const node = await createNode({ logLevel: 'silent', ...options, port: options?.port ?? 0 });
   const { url } = await node.listen();
   return {
     ready: { url, pid: process.pid },
