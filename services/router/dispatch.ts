@@ -73,6 +73,8 @@ export interface DispatchContext {
   estimates: EstimateSettings;
   wallClock: () => Date;
   random: () => number;
+  /** Called when a forwarded request takes a node out. */
+  onEjected?: (state: NodeState) => void;
 }
 
 /** Statuses a node gives when another node might do better: overloaded, closing, broken. */
@@ -207,7 +209,7 @@ export class Dispatcher {
         if (isRetry) this.retriesInFlight++;
         state.outstanding++;
         try {
-          const answer = await send(this.ctx.clients.get(state)!, this.sendRequest(request));
+          const answer = await send(this.ctx.clients.get(state)!, this.sendRequest(request, state));
           const ms = performance.now() - started;
           if (
             RETRYABLE_STATUS.has(answer.status) ||
@@ -238,7 +240,7 @@ export class Dispatcher {
             failure: code,
           });
           // Refused or reset: the node is gone until a probe finds it again.
-          if (code === 'ES_UNREACHABLE') state.setHealthy(false, (error as Error).message);
+          if (code === 'ES_UNREACHABLE') this.eject(state, (error as Error).message);
           if (i + 1 >= Math.min(2, placement.order.length)) throw error;
         } finally {
           state.outstanding--;
@@ -280,17 +282,24 @@ export class Dispatcher {
       try {
         const answer = await this.ctx.clients
           .get(state)!
-          .send({ method: 'GET', path, timeoutMs: this.ctx.config.tryTimeoutMs });
+          .send({
+            method: 'GET',
+            path,
+            timeoutMs: this.ctx.config.tryTimeoutMs,
+            signal: state.signal,
+          });
         if (this.notServedHere(state, model, answer) && state !== nodes.at(-1)) continue;
         return { answer, state };
       } catch (error) {
         failure = error;
-        if (isOipError(error) && error.code === 'ES_UNREACHABLE') {
-          state.setHealthy(false, error.message);
-        }
+        if (isOipError(error) && error.code === 'ES_UNREACHABLE') this.eject(state, error.message);
       }
     }
     throw failure;
+  }
+
+  private eject(state: NodeState, reason: string): void {
+    if (state.setHealthy(false, reason)) this.ctx.onEjected?.(state);
   }
 
   /**
@@ -300,7 +309,7 @@ export class Dispatcher {
   async sendTo(state: NodeState, request: ForwardRequest): Promise<SendAnswer> {
     state.outstanding++;
     try {
-      const answer = await this.ctx.clients.get(state)!.send(this.sendRequest(request));
+      const answer = await this.ctx.clients.get(state)!.send(this.sendRequest(request, state));
       this.observe(state, request, answer, answer.roundTripMs);
       return answer;
     } finally {
@@ -336,7 +345,7 @@ export class Dispatcher {
     return true;
   }
 
-  private sendRequest(request: ForwardRequest): SendRequest {
+  private sendRequest(request: ForwardRequest, state: NodeState): SendRequest {
     const left = request.budgetMs - (performance.now() - request.arrivedAt);
     const headers: Record<string, string | string[]> = { ...request.headers };
     // What is left travels on, so the node refuses work it cannot finish in time; with
@@ -347,6 +356,7 @@ export class Dispatcher {
       path: request.path,
       headers,
       timeoutMs: this.ctx.config.tryTimeoutMs,
+      signal: state.signal,
     };
     if (request.body.length > 0) send.body = request.body;
     return send;

@@ -7,12 +7,16 @@
  * request has gone there. Edgeshift nodes are also asked for GET /stats every
  * `statsIntervalMs` (their service times seed cold estimates; the JSON view shows them).
  *
+ * A probe that gets no answer at all also ends the requests in flight at the node (they
+ * are retried elsewhere): a node that hangs would otherwise hold them until their
+ * timeout. A node that answers "not ready" (draining) keeps them: it will answer them.
+ *
  * Probes never overlap per node, and `stop()` waits for those in flight.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { OipClient } from '../common/client/client.ts';
-import { isOipError } from '../common/client/errors.ts';
+import { isOipError, OipError } from '../common/client/errors.ts';
 import type { RouterConfig } from './config.ts';
 import type { NodeState } from './node-state.ts';
 
@@ -65,6 +69,14 @@ export class HealthChecker extends EventEmitter<HealthEvents> {
     } catch (error) {
       healthy = false;
       reason = isOipError(error) ? error.message : String(error);
+      // No answer at all (not a "not ready", which a draining node gives while it still
+      // answers what it has): what is in flight there will not be answered either.
+      state.abortInFlight(
+        new OipError('ES_UNREACHABLE', `node ${state.node.name} stopped answering: ${reason}`, {
+          url: state.node.url,
+          answered: false,
+        }),
+      );
     }
     state.lastProbeAt = new Date().toISOString();
     if (state.setHealthy(healthy, reason)) this.emit('change', state);

@@ -42,6 +42,7 @@ export class NodeState {
   /** False once the node answered GET /stats with 404 (not an edgeshift node). */
   statsSupported = true;
   energy: EnergySource | null = null;
+  private controller = new AbortController();
 
   constructor(
     readonly node: TopologyNode,
@@ -78,6 +79,21 @@ export class NodeState {
     }
     c.inferences++;
     if (computeMs !== undefined && Number.isFinite(computeMs)) c.computeMs += computeMs;
+  }
+
+  /** Aborts the tries in flight there when the node stops answering (abortInFlight). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /**
+   * Ends every request in flight at the node with `reason`, so a node that hangs (stopped,
+   * its network cut) does not hold them until their timeout: each is retried elsewhere.
+   */
+  abortInFlight(reason: Error): void {
+    if (this.outstanding === 0) return;
+    this.controller.abort(reason);
+    this.controller = new AbortController();
   }
 
   modelLoad(model: string): ModelLoad | undefined {

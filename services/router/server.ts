@@ -109,6 +109,8 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
   const metrics = new RouterMetrics(() =>
     states.map((s) => routerView.gaugeRow(s, wallClock(), estimates)),
   );
+  const events = new EventEmitter<{ node: [state: NodeState] }>();
+  let started = false;
   const dispatcher = new Dispatcher({
     config,
     policy,
@@ -118,6 +120,9 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
     estimates,
     wallClock,
     random: mulberry32(config.seed),
+    onEjected: (state) => {
+      if (started) events.emit('node', state);
+    },
   });
   const health = new HealthChecker(states, clients, config);
   const probes = new ProbeInferences(states, clients, dispatcher, metrics, {
@@ -133,8 +138,6 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
     onArrival: markArrival,
     limits: pickHttpLimits(config),
   });
-  const events = new EventEmitter<{ node: [state: NodeState] }>();
-  let started = false;
   health.on('change', (state) => {
     if (started) events.emit('node', state);
   });

@@ -3,7 +3,8 @@
  * load: the node the policy prefers is killed with SIGKILL while requests are in flight
  * there. Every client request is answered (the ones in flight are retried on the other
  * node), the dead node is out within a second, and when a node comes back on the same
- * port the router sends it requests again.
+ * port the router sends it requests again. Then it is frozen (SIGSTOP): the requests
+ * held there end when its health probe times out and are answered by the other node.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -140,5 +141,42 @@ describe('a node killed under load, and coming back', () => {
     const inputs = makeSampleInputs(await client.modelSignature('mlp'));
     const r = await client.infer('mlp', inputs, { binary: true });
     assert.equal(r.node, 'frugal');
+  });
+
+  it('ends the requests in flight at a node that hangs, and retries them elsewhere', async () => {
+    const inputs = makeSampleInputs(await client.modelSignature('mlp'));
+    const frugal = router.states.find((s) => s.node.name === 'frugal')!;
+    assert.equal(frugal.healthy, true);
+    const statuses: number[] = [];
+    const failures: string[] = [];
+    let stop = false;
+    const worker = async () => {
+      while (!stop) {
+        try {
+          // Far below the router's 30 s per-try timeout: only the abort can answer in time.
+          const r = await client.infer('mlp', inputs, { binary: true, timeoutMs: 10_000 });
+          statuses.push(r.status);
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    };
+    const workers = Array.from({ length: 8 }, worker);
+    while (frugal.outstanding < 2) await new Promise((r) => setImmediate(r));
+    // Frozen, not dead: its connections stay open and nothing answers.
+    process.kill(preferred.pid, 'SIGSTOP');
+    try {
+      const answeredAtStop = statuses.length;
+      while (statuses.length < answeredAtStop + 100 && failures.length === 0) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      stop = true;
+      await Promise.all(workers);
+      assert.deepEqual(failures, []);
+      assert.equal(frugal.healthy, false);
+      assert.match(String(frugal.reason), /frugal|health/);
+    } finally {
+      process.kill(preferred.pid, 'SIGCONT');
+    }
   });
 });
