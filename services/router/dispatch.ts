@@ -280,14 +280,12 @@ export class Dispatcher {
     let failure: unknown;
     for (const state of nodes.slice(0, 2)) {
       try {
-        const answer = await this.ctx.clients
-          .get(state)!
-          .send({
-            method: 'GET',
-            path,
-            timeoutMs: this.ctx.config.tryTimeoutMs,
-            signal: state.signal,
-          });
+        const answer = await this.ctx.clients.get(state)!.send({
+          method: 'GET',
+          path,
+          timeoutMs: this.ctx.config.tryTimeoutMs,
+          signal: state.signal,
+        });
         if (this.notServedHere(state, model, answer) && state !== nodes.at(-1)) continue;
         return { answer, state };
       } catch (error) {
