@@ -19,7 +19,7 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 /** Same as `percentile`, for values already sorted ascending. */
-export function percentileOfSorted(sorted: readonly number[], p: number): number {
+export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   // Rounded to 12 digits first, so that 99.9% of 2,000 is rank 1,998 and not the 1,999
   // that binary floating point would make of 1998.0000000000002.

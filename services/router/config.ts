@@ -55,8 +55,9 @@ const fields = {
   /** Probe inferences per listed model and node before the router is ready (cold start). */
   warmupRequests: z.number().int().min(0).max(10_000).default(8),
   /**
-   * A node and model whose newest answer is older than this gets one probe inference, so
-   * the estimates of nodes a policy does not choose stay current. 0 turns it off.
+   * A node and model whose newest answer is older than this is measured again with
+   * `minSamples` probe inferences, which replace its older observations, so the estimates
+   * of nodes a policy does not choose stay current (probe-inferences.ts). 0 turns it off.
    */
   refreshAfterMs: z.number().int().min(0).max(3_600_000).default(5_000),
   /** Keep-alive connections to each node (undici Pool). */

@@ -14,7 +14,7 @@ import {
   LATENCY_BUDGET_HEADER,
   SERVER_TIMING_HEADER,
 } from '../common/http/headers.ts';
-import { serverTimingDuration } from '../common/http/server-timing.ts';
+import { parseServerTiming } from '../common/http/server-timing.ts';
 import type { RouterConfig } from './config.ts';
 import { type EstimateSettings, estimateFor } from './estimates.ts';
 import type { RouterMetrics } from './metrics.ts';
@@ -62,6 +62,8 @@ export interface Forwarded<A> {
   decision: Decision;
   /** Every try, the answered one last. */
   tries: Try[];
+  /** The node's own `total` from its Server-Timing (read once, here), when it gave one. */
+  nodeTotalMs: number | undefined;
 }
 
 export interface DispatchContext {
@@ -223,13 +225,13 @@ export class Dispatcher {
           } else {
             tries.push({ state, estimate: candidate.estimate, ms });
           }
-          this.observe(state, request, answer, latencyOf(answer));
           return {
             answer,
             state,
             estimate: candidate.estimate,
             decision: placement.decision,
             tries,
+            nodeTotalMs: this.observe(state, request, answer, latencyOf(answer)),
           };
         } catch (error) {
           const code: ErrorCode = isOipError(error) ? error.code : 'ES_INTERNAL';
@@ -360,23 +362,28 @@ export class Dispatcher {
     return send;
   }
 
+  /** Records what the answer says about the node; returns the node's own total time. */
   private observe(
     state: NodeState,
     request: ForwardRequest,
     answer: { status: number; headers: SendAnswer['headers'] },
     latencyMs: number,
-  ): void {
-    if (answer.status < 200 || answer.status >= 300) return;
+  ): number | undefined {
+    let total: number | undefined;
+    let compute: number | undefined;
+    for (const entry of parseServerTiming(answer.headers[SERVER_TIMING_HEADER])) {
+      if (entry.name === 'total') total ??= entry.dur;
+      else if (entry.name === 'compute') compute ??= entry.dur;
+    }
+    if (answer.status < 200 || answer.status >= 300) return total;
     const o = state.observationsFor(request.model, request.kind);
     o.latency.record(latencyMs);
-    const timing = answer.headers[SERVER_TIMING_HEADER];
-    const total = serverTimingDuration(timing, 'total');
     if (total !== undefined) {
       o.service.record(total);
       o.network.record(Math.max(0, latencyMs - total));
     }
-    if (request.kind === 'infer')
-      state.countServed(request.model, serverTimingDuration(timing, 'compute'));
+    if (request.kind === 'infer') state.countServed(request.model, compute);
+    return total;
   }
 }
 

@@ -4,6 +4,7 @@
  * observations of its answers), what it has served (for energy windows), and its latest
  * GET /stats. Mutable, owned by the router; policies see snapshots (estimates.ts).
  */
+import { setMaxListeners } from 'node:events';
 import type { ModelLoad, NodeStats } from '../common/node-stats.ts';
 import type { EnergySource } from './energy-sources.ts';
 import { QuantileWindow, type QuantileWindowOptions } from './quantile-window.ts';
@@ -42,7 +43,7 @@ export class NodeState {
   /** False once the node answered GET /stats with 404 (not an edgeshift node). */
   statsSupported = true;
   energy: EnergySource | null = null;
-  private controller = new AbortController();
+  private controller = inFlightController();
 
   constructor(
     readonly node: TopologyNode,
@@ -93,7 +94,7 @@ export class NodeState {
   abortInFlight(reason: Error): void {
     if (this.outstanding === 0) return;
     this.controller.abort(reason);
-    this.controller = new AbortController();
+    this.controller = inFlightController();
   }
 
   modelLoad(model: string): ModelLoad | undefined {
@@ -111,4 +112,15 @@ export class NodeState {
     if (!healthy) this.ejections++;
     return true;
   }
+}
+
+/**
+ * Every try in flight at a node listens on its one signal (and removes its listener when
+ * it ends), so the listener count is the node's outstanding requests, bounded by the
+ * router's admission limit: not a leak, and Node's warning past 10 would be noise.
+ */
+function inFlightController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -2,9 +2,12 @@
  * The router's own inferences, which keep its estimates honest where traffic does not:
  * - cold start: before it is ready, `warmupRequests` inferences of every listed model on
  *   every node that is up, so the first decisions act on observed latencies;
- * - refresh: a node and model whose newest answer is older than `refreshAfterMs` gets one
- *   inference, so a node a policy stops choosing (a slow one, an expensive one) is still
- *   measured and can win again when it gets better.
+ * - refresh: a node and model whose newest answer is older than `refreshAfterMs` is
+ *   measured again with `refreshSamples` inferences, which then replace what the router
+ *   remembered of it. A node a policy stopped choosing (slow for a second, say) gets no
+ *   traffic to push its old answers out of the window, so without the replacement it
+ *   would stay out until they aged out (`windowMs`, 30 s); with it, it can win again
+ *   within about `refreshAfterMs` of getting better.
  * Inputs are synthetic, from the model's metadata (services/common/sample-inputs.ts),
  * batch 1, in the binary tensor format. They count as inferences the node served, so
  * energy windows divide by them too, and `edgeshift_router_probe_inferences_total`
@@ -38,6 +41,8 @@ export class ProbeInferences {
     private readonly settings: {
       warmupRequests: number;
       refreshAfterMs: number;
+      /** Inferences of one refresh, enough for an observed estimate (`minSamples`). */
+      refreshSamples: number;
       now: () => number;
     },
   ) {}
@@ -94,7 +99,17 @@ export class ProbeInferences {
         }
       }
     }
-    await Promise.all(stale.map(([state, model]) => this.once(state, model)));
+    await Promise.all(stale.map(([state, model]) => this.remeasure(state, model)));
+  }
+
+  private async remeasure(state: NodeState, model: string): Promise<void> {
+    const started = this.settings.now();
+    for (let i = 0; i < this.settings.refreshSamples; i++) {
+      if (this.stopped || !(await this.once(state, model))) return;
+    }
+    const o = state.observations.get(`infer:${model}`);
+    if (o === undefined) return;
+    for (const window of [o.latency, o.service, o.network]) window.forgetBefore(started);
   }
 
   /** One probe inference; false when the node could not take it (down, no such model). */

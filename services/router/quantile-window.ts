@@ -5,9 +5,14 @@
  * than approximate over all time, which is what a placement decision wants: the tail of
  * how a node behaves now.
  *
- * Recording costs two array writes, so it sits on the forwarding path. A quantile costs
- * a sort of at most `capacity` values and is cached until a new value arrives or the
- * oldest one ages out, so decisions between answers read a number.
+ * It sits on the forwarding path, so it never sorts: values arrive in time order into a
+ * ring and are kept, in parallel, in a sorted array. Recording is a binary search and a
+ * block move of at most `capacity` doubles (the oldest value leaves the same way), and
+ * a quantile is an index. Re-sorting the window on every request cost ~140 us at 512
+ * values, which was most of the router's hop (docs/performance.md).
+ *
+ * The clock must not run backwards (performance.now does not): values then age out in
+ * the order they arrived, oldest first.
  */
 import { percentileOfSorted } from '../common/stats.ts';
 
@@ -30,13 +35,13 @@ export interface WindowSummary {
 }
 
 export class QuantileWindow {
+  /** Ring of values and their times, oldest at `head`. */
   private readonly values: Float64Array;
   private readonly times: Float64Array;
-  private next = 0;
-  private filled = 0;
-  private cached: number | null = null;
-  private cachedUntil = -Infinity;
-  private dirty = true;
+  private head = 0;
+  private size = 0;
+  /** The same `size` values, ascending. */
+  private readonly sorted: Float64Array;
 
   constructor(private readonly options: QuantileWindowOptions) {
     if (!Number.isSafeInteger(options.capacity) || options.capacity < 1) {
@@ -47,72 +52,94 @@ export class QuantileWindow {
     }
     this.values = new Float64Array(options.capacity);
     this.times = new Float64Array(options.capacity);
+    this.sorted = new Float64Array(options.capacity);
   }
 
   record(value: number): void {
     if (!Number.isFinite(value) || value < 0) return;
-    this.values[this.next] = value;
-    this.times[this.next] = this.options.now();
-    this.next = (this.next + 1) % this.options.capacity;
-    if (this.filled < this.options.capacity) this.filled++;
-    this.dirty = true;
+    const now = this.options.now();
+    this.expire(now);
+    if (this.size === this.options.capacity) this.dropOldest();
+    const slot = (this.head + this.size) % this.options.capacity;
+    this.values[slot] = value;
+    this.times[slot] = now;
+    this.size++;
+    const at = this.upperBound(value);
+    this.sorted.copyWithin(at + 1, at, this.size - 1);
+    this.sorted[at] = value;
   }
 
   /** Values recorded no longer ago than maxAgeMs. */
   count(): number {
-    return this.fresh().length;
+    this.expire(this.options.now());
+    return this.size;
   }
 
   /** The configured quantile of the fresh values; null when there are fewer than `min`. */
   quantile(min = 1): number | null {
-    const now = this.options.now();
-    if (this.dirty || now >= this.cachedUntil) this.refresh(now);
-    return this.freshCount >= min ? this.cached : null;
+    this.expire(this.options.now());
+    if (this.size === 0 || this.size < min) return null;
+    return this.at(this.options.quantile * 100);
   }
 
   summary(): WindowSummary {
-    const sorted = this.sortedFresh(this.options.now());
-    const n = sorted.length;
+    const now = this.options.now();
+    this.expire(now);
+    const n = this.size;
     if (n === 0) return { count: 0, p50: null, quantile: null, max: null, newestAgeMs: null };
-    let newest = -Infinity;
-    for (let i = 0; i < this.filled; i++) newest = Math.max(newest, this.times[i]!);
+    const newest = this.times[(this.head + n - 1) % this.options.capacity]!;
     return {
       count: n,
-      p50: percentileOfSorted(sorted, 50),
-      quantile: percentileOfSorted(sorted, this.options.quantile * 100),
-      max: sorted[n - 1]!,
-      newestAgeMs: this.options.now() - newest,
+      p50: this.at(50),
+      quantile: this.at(this.options.quantile * 100),
+      max: this.sorted[n - 1]!,
+      newestAgeMs: now - newest,
     };
   }
 
-  private freshCount = 0;
-
-  private refresh(now: number): void {
-    const sorted = this.sortedFresh(now);
-    this.freshCount = sorted.length;
-    this.cached =
-      sorted.length === 0 ? null : percentileOfSorted(sorted, this.options.quantile * 100);
-    // The cache holds until the oldest fresh value ages out.
-    let oldest = Infinity;
-    const horizon = now - this.options.maxAgeMs;
-    for (let i = 0; i < this.filled; i++) {
-      const t = this.times[i]!;
-      if (t >= horizon && t < oldest) oldest = t;
-    }
-    this.cachedUntil = oldest === Infinity ? Infinity : oldest + this.options.maxAgeMs;
-    this.dirty = false;
+  /** Nearest-rank percentile p of the fresh values, through the shared definition. */
+  private at(p: number): number {
+    return percentileOfSorted(this.sorted.subarray(0, this.size), p);
   }
 
-  private fresh(): number[] {
-    return this.sortedFresh(this.options.now());
+  /** Forgets the values recorded before `time` (the clock's), keeping the newer ones. */
+  forgetBefore(time: number): void {
+    while (this.size > 0 && this.times[this.head]! < time) this.dropOldest();
   }
 
-  private sortedFresh(now: number): number[] {
-    const horizon = now - this.options.maxAgeMs;
-    const out: number[] = [];
-    for (let i = 0; i < this.filled; i++) {
-      if (this.times[i]! >= horizon) out.push(this.values[i]!);
+  private expire(now: number): void {
+    this.forgetBefore(now - this.options.maxAgeMs);
+  }
+
+  private dropOldest(): void {
+    const value = this.values[this.head]!;
+    const at = this.lowerBound(value);
+    this.sorted.copyWithin(at, at + 1, this.size);
+    this.head = (this.head + 1) % this.options.capacity;
+    this.size--;
+  }
+
+  /** First index whose value is >= v. */
+  private lowerBound(v: number): number {
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]! < v) lo = mid + 1;
+      else hi = mid;
     }
-    return out.sort((a, b) => a - b);
+    return lo;
+  }
+
+  /** First index whose value is > v, among the first size - 1 (the new value is not yet in). */
+  private upperBound(v: number): number {
+    let lo = 0;
+    let hi = this.size - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]! <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }

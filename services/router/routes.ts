@@ -19,7 +19,7 @@ import {
 } from '../common/http/headers.ts';
 import { LATENCY_BUDGET_PARAMETER, parseLatencyBudget } from '../common/http/latency-budget.ts';
 import { route } from '../common/http/routes.ts';
-import { appendServerTiming, serverTimingDuration, TIMING } from '../common/http/server-timing.ts';
+import { appendServerTiming, TIMING } from '../common/http/server-timing.ts';
 import {
   BINARY_TENSOR_DATA_EXTENSION,
   CLASSIFICATION_EXTENSION,
@@ -232,7 +232,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const forwarded = await ctx.dispatcher.forward(forward);
     const answer = forwarded.answer;
     const waitedMs = forwarded.tries.reduce((sum, t) => sum + t.ms, 0);
-    const nodeTotal = serverTimingDuration(answer.headers[SERVER_TIMING_HEADER], TIMING.total);
+    const nodeTotal = forwarded.nodeTotalMs;
     const routerMs = performance.now() - arrived - waitedMs;
     decorate(reply, ctx, forwarded, budgetMs);
     reply.header(

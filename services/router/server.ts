@@ -128,6 +128,7 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
   const probes = new ProbeInferences(states, clients, dispatcher, metrics, {
     warmupRequests: config.warmupRequests,
     refreshAfterMs: config.refreshAfterMs,
+    refreshSamples: config.minSamples,
     now,
   });
   const http = createHttpApp({

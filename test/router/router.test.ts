@@ -442,6 +442,130 @@ describe('router in front of servers that are not edgeshift nodes', () => {
     }
   });
 
+  it('holds many requests in flight at one node without a listener-leak warning', async () => {
+    // Each try listens on its node's one abort signal (node-state.ts). This node answers
+    // no inference until 24 are waiting, so 24 are in flight at once; none may warn.
+    const held: Array<() => void> = [];
+    const holding = await httpServer((req, res) => {
+      if (req.url === '/v2/health/ready') return res.writeHead(200).end();
+      if (!req.url?.endsWith('/infer')) return res.writeHead(404).end();
+      req.resume();
+      req.on('end', () => {
+        held.push(() =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end('{"model_name":"m","outputs":[]}'),
+        );
+        if (held.length === 24) for (const answer of held) answer();
+      });
+    });
+    const topology = await topologyOf([
+      { name: 'held', tier: 'edge', url: holding.url, models: ['m'] },
+    ]);
+    const router = await createRouter({ ...QUIET, topology, policy: 'latency', warmupRequests: 0 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, () =>
+          router.app.inject({
+            method: 'POST',
+            url: '/v2/models/m/infer',
+            headers: { 'content-type': 'application/json' },
+            body: '{"inputs":[]}',
+          }),
+        ),
+      );
+      assert.deepEqual(new Set(answers.map((a) => a.statusCode)), new Set([200]));
+      // process.emitWarning delivers on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+      await router.close();
+      await holding.close();
+    }
+  });
+
+  it('re-measures a node it stopped choosing, so one slow spell does not keep it out', async () => {
+    // `a` answers at once, `b` after 40 ms: `latency` prefers `a`. One 200 ms answer from
+    // `a` puts it behind `b`; then `a` is fast again but gets no traffic. Its slow answer
+    // would stay in the window for windowMs (10 minutes here): only the refresh, which
+    // re-measures an idle node and replaces what the router held, brings it back.
+    let aDelayMs = 0;
+    const answering = (delayMs: () => number) =>
+      httpServer((req, res) => {
+        if (req.url === '/v2/health/ready') return res.writeHead(200).end();
+        if (req.url === '/v2/models/m') {
+          // What the router's probe inferences are built from.
+          return res.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              name: 'm',
+              platform: 'onnx',
+              inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }],
+              outputs: [{ name: 'y', datatype: 'FP32', shape: [1] }],
+            }),
+          );
+        }
+        if (!req.url?.endsWith('/infer')) return res.writeHead(404).end();
+        req.resume();
+        req.on('end', () =>
+          setTimeout(
+            () =>
+              res
+                .writeHead(200, { 'content-type': 'application/json' })
+                .end('{"model_name":"m","outputs":[]}'),
+            delayMs(),
+          ),
+        );
+      });
+    const a = await answering(() => aDelayMs);
+    const b = await answering(() => 40);
+    const topology = await topologyOf([
+      { name: 'a', tier: 'edge', url: a.url, models: ['m'] },
+      { name: 'b', tier: 'hyperscale', url: b.url, models: ['m'] },
+    ]);
+    const router = await createRouter({
+      ...QUIET,
+      topology,
+      policy: 'latency',
+      warmupRequests: 5,
+      minSamples: 5,
+      windowMs: 600_000,
+      refreshAfterMs: 300,
+    });
+    const infer = async () =>
+      (
+        await router.app.inject({
+          method: 'POST',
+          url: '/v2/models/m/infer',
+          headers: { 'content-type': 'application/json', 'x-latency-budget-ms': '5000' },
+          body: '{"inputs":[]}',
+        })
+      ).headers['x-edgeshift-node'];
+    try {
+      assert.equal(await infer(), 'a');
+      aDelayMs = 200;
+      assert.equal(await infer(), 'a');
+      assert.equal(await infer(), 'b', 'one 200 ms answer puts a behind b');
+      aDelayMs = 0;
+      let back = false;
+      const deadline = Date.now() + 30_000;
+      while (!back && Date.now() < deadline) back = (await infer()) === 'a';
+      assert.ok(back, 'a is chosen again once re-measured');
+      const summary = router.states[0]!.observations.get('infer:m')!.latency.summary();
+      assert.ok(summary.max! < 200, `the slow answer is forgotten: max ${summary.max} ms`);
+    } finally {
+      await router.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('fails over to another node when one resets the connection, and takes it out', async () => {
     const topology = await topologyOf([
       { name: 'flaky', tier: 'edge', url: resetting.url, models: ['m'], joules: 0.1 },
