@@ -5,6 +5,7 @@ import { registerModelsCommand } from './commands/models.ts';
 import { registerNodeCommand } from './commands/node.ts';
 import { registerRouterCommand } from './commands/router.ts';
 import { registerStartCommand } from './commands/start.ts';
+import { registerUpCommand } from './commands/up.ts';
 import { describeError } from './errors.ts';
 import { packageVersion } from './version.ts';
 
@@ -34,6 +35,7 @@ Examples:
 registerStartCommand(program);
 registerNodeCommand(program);
 registerRouterCommand(program);
+registerUpCommand(program);
 registerModelsCommand(program);
 registerInferCommand(program);
 registerEnergyCommand(program);

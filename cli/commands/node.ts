@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { PRETRAINED, ZOO_NAMES } from '../../models/registry.ts';
 import { tokenFromEnv } from '../../services/common/http/bind.ts';
+import { assertPortFree, bindError } from '../../services/common/http/port.ts';
 import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { integer, NODE_DEFAULTS, number, showConfigDefaults } from '../options.ts';
-import { assertPortFree, bindError } from '../port.ts';
 
 interface NodeFlags {
   config?: string;

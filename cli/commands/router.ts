@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { tokenFromEnv } from '../../services/common/http/bind.ts';
+import { assertPortFree, bindError } from '../../services/common/http/port.ts';
 import { installSignalHandlers } from '../../services/common/http/signals.ts';
 import { ON_INFEASIBLE, resolveRouterConfig } from '../../services/router/config.ts';
 import { POLICY_NAMES } from '../../services/router/policies/index.ts';
 import { createRouter } from '../../services/router/server.ts';
 import { DEFAULT_TOPOLOGY_PATH } from '../../services/router/topology/index.ts';
 import { integer, number, positiveInteger } from '../options.ts';
-import { assertPortFree, bindError } from '../port.ts';
 
 const DEFAULTS = resolveRouterConfig({});
 

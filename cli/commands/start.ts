@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ZOO_NAMES } from '../../models/registry.ts';
 import { createOipClient, type OipClient } from '../../services/common/client/index.ts';
+import { assertPortFree, bindError } from '../../services/common/http/port.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { percentile } from '../../services/common/stats.ts';
 import type { Tensor } from '../../services/common/tensor.ts';
@@ -10,7 +11,6 @@ import type { ServedModel } from '../../services/node/served-models.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { formatMs } from '../format.ts';
 import { DEFAULT_NODE_URL, integer, NODE_DEFAULTS } from '../options.ts';
-import { assertPortFree, bindError } from '../port.ts';
 
 const WARMUP_REQUESTS = 5;
 const SELF_CHECK_REQUESTS = 30;

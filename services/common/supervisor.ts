@@ -59,6 +59,11 @@ export interface ChildSpec {
   args?: readonly string[];
   /** Node's own flags before the script; default `--import tsx` (TypeScript sources). */
   nodeArgs?: readonly string[];
+  /**
+   * A command that runs node, e.g. `['taskset', '--cpu-list', '0']` to pin it to CPU 0.
+   * It must exec node in its own process (taskset and nice do), so the pid stays node's.
+   */
+  wrapper?: readonly string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   readyTimeoutMs?: number;
@@ -71,6 +76,12 @@ export interface ChildSpec {
   output?: 'inherit' | 'collect';
   /** Pass --exit-with-stdin and hold the child's stdin (default true). */
   exitWithParent?: boolean;
+  /**
+   * Run it in a process group of its own, so a Ctrl-C at the terminal reaches only the
+   * parent, which then stops its children in the order it chooses (a router before the
+   * nodes behind it). Needs exitWithParent: it is what ends the child if the parent dies.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export function describeExit(exit: ChildExit): string {
@@ -175,9 +186,14 @@ export async function startChild(spec: ChildSpec): Promise<SupervisedChild> {
     ...(spec.args ?? []),
     ...(exitWithParent ? [EXIT_WITH_STDIN] : []),
   ];
-  const child = spawn(process.execPath, args, {
+  const [command, ...commandArgs] =
+    spec.wrapper !== undefined && spec.wrapper.length > 0
+      ? [...spec.wrapper, process.execPath, ...args]
+      : [process.execPath, ...args];
+  const child = spawn(command!, commandArgs, {
     // While this process lives it holds the child's stdin open; when it dies, stdin ends.
     stdio: [exitWithParent ? 'pipe' : 'ignore', 'pipe', collect ? 'pipe' : 'inherit'],
+    detached: exitWithParent && (spec.ownProcessGroup ?? false),
     ...(spec.env === undefined ? {} : { env: spec.env }),
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
   });

@@ -44,10 +44,15 @@ export interface Site {
 
 /** The network between the router and a node, as the topology expects it. */
 export interface LinkSpec {
-  /** A named link from the topology's `links`, or null when given inline. */
+  /** Its name in the topology's `links`, or the profile it names; null when given inline. */
   profile: string | null;
+  /** Round trip between the router and the node, ms. */
   rttMs: number;
-  bandwidthMbps: number;
+  /** Standard deviation of each one-way delay, ms. */
+  jitterMs: number;
+  /** Towards the node and back, Mbit/s; null: no limit. */
+  uplinkMbps: number | null;
+  downlinkMbps: number | null;
   source: string;
 }
 

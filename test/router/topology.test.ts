@@ -626,3 +626,68 @@ describe('warnings', () => {
     ]);
   });
 });
+
+describe('links', () => {
+  it('takes a named profile, lays the file’s figures over it, and lets a node name a profile', async () => {
+    const t = await load(
+      topology(
+        [
+          node({ name: 'a', link: 'metro' }),
+          node({ name: 'b', link: 'lte' }),
+          node({ name: 'c', link: { rttMs: 2, uplinkMbps: 10, downlinkMbps: 40, source: 's' } }),
+          node({ name: 'd', link: 'lan' }),
+        ],
+        {
+          links: {
+            metro: { profile: 'metro-edge', rttMs: 8, source: 'measured: ping, p50' },
+            lan: { rttMs: 1, bandwidthMbps: 1000, source: 'assumed: LAN' },
+          },
+        },
+      ),
+    );
+    const [a, b, c, d] = t.nodes.map((n) => n.link);
+    assert.deepEqual(
+      { ...a },
+      {
+        profile: 'metro',
+        rttMs: 8,
+        jitterMs: 0.3,
+        uplinkMbps: 1000,
+        downlinkMbps: 1000,
+        source: 'measured: ping, p50',
+      },
+    );
+    assert.equal(b!.profile, 'lte');
+    assert.equal(b!.rttMs, 50);
+    assert.equal(b!.uplinkMbps, 10);
+    assert.match(b!.source, /^profile lte: /);
+    assert.deepEqual(
+      [c!.profile, c!.rttMs, c!.jitterMs, c!.uplinkMbps, c!.downlinkMbps],
+      [null, 2, 0, 10, 40],
+    );
+    assert.deepEqual([d!.uplinkMbps, d!.downlinkMbps], [1000, 1000]);
+  });
+
+  it('on-device has no limit: both directions null', async () => {
+    const t = await load(topology([node({ link: 'on-device' })], { links: null }));
+    assert.deepEqual(
+      [t.nodes[0]!.link.rttMs, t.nodes[0]!.link.uplinkMbps, t.nodes[0]!.link.downlinkMbps],
+      [0, null, null],
+    );
+  });
+
+  it('refuses incomplete and contradictory links, naming the path', async () => {
+    const withLink = (link: unknown) => load(topology([node({ link })], { links: null }));
+    await rejects(withLink({ bandwidthMbps: 10, source: 's' }), 'nodes[0].link', 'rttMs');
+    await rejects(withLink({ rttMs: 1, source: 's' }), 'bandwidthMbps');
+    await rejects(withLink({ rttMs: 1, uplinkMbps: 5, source: 's' }), 'downlinkMbps');
+    await rejects(withLink({ rttMs: 1, bandwidthMbps: 5 }), 'source');
+    await rejects(
+      withLink({ rttMs: 1, bandwidthMbps: 5, uplinkMbps: 5, downlinkMbps: 5, source: 's' }),
+      'not both',
+    );
+    await rejects(withLink({ profile: 'lte', rttMs: 80 }), 'source', 'lte');
+    await rejects(withLink({ profile: 'dial-up' }), 'profile');
+    await rejects(withLink('dial-up'), 'unknown link "dial-up"', 'profiles: on-device');
+  });
+});

@@ -14,5 +14,5 @@ export {
   parseIntensitySeries,
   type SeriesIntensity,
 } from './intensity.ts';
-export { loadTopology } from './load.ts';
+export { loadTopology, readTopologyFile } from './load.ts';
 export { type ResolveOptions, resolveTopology } from './resolve.ts';

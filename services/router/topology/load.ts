@@ -21,16 +21,7 @@ export async function loadTopology(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Topology> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    const why = (cause as NodeJS.ErrnoException).code ?? String(cause);
-    throw new EdgeshiftError('ES_CONFIG', `${topologyLabel(path)}: cannot read it (${why})`, {
-      cause,
-    });
-  }
-  const { value, warnings } = parseYaml(text, path);
+  const { value, warnings } = await readTopologyFile(path);
   const topology = await resolveTopology(value, {
     file: path,
     baseDir: dirname(resolve(path)),
@@ -41,6 +32,26 @@ export async function loadTopology(
     ...topology,
     warnings: Object.freeze([...warnings, ...topology.warnings]),
   });
+}
+
+/**
+ * A topology file's YAML as a plain value, not yet validated (resolveTopology's input):
+ * for a caller that changes it first, as `edgeshift up` gives the router the addresses
+ * it started the nodes on. Throws ES_CONFIG when it cannot be read or parsed.
+ */
+export async function readTopologyFile(
+  path: string,
+): Promise<{ value: unknown; warnings: string[] }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code ?? String(cause);
+    throw new EdgeshiftError('ES_CONFIG', `${topologyLabel(path)}: cannot read it (${why})`, {
+      cause,
+    });
+  }
+  return parseYaml(text, path);
 }
 
 /** The YAML's value and its warnings; throws ES_CONFIG with every syntax error's line and column. */

@@ -4,9 +4,10 @@
  * of the node's models. They read the raw value, so they report alongside the schema's
  * issues even when other parts of the file are malformed.
  */
+
 import { bearerTokenSchema } from '../../common/http/bind.ts';
 import type { Issue, IssuePath } from './issues.ts';
-import { ENV_NAME } from './schema.ts';
+import { ENV_NAME, LINK_PROFILE_NAMES } from './schema.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -50,10 +51,14 @@ export function referenceIssues(raw: unknown, env: NodeJS.ProcessEnv): Issue[] {
         message: `unknown site "${node.site}" (sites: ${listed(sites)})`,
       });
     }
-    if (typeof node.link === 'string' && !links.includes(node.link)) {
+    if (
+      typeof node.link === 'string' &&
+      !links.includes(node.link) &&
+      !LINK_PROFILE_NAMES.includes(node.link)
+    ) {
       issues.push({
         path: at('link'),
-        message: `unknown link "${node.link}" (links: ${listed(links)}), or give one inline as { rttMs, bandwidthMbps, source }`,
+        message: `unknown link "${node.link}" (links: ${listed(links)}; profiles: ${LINK_PROFILE_NAMES.join(', ')}), or give one inline as { rttMs, bandwidthMbps, source }`,
       });
     }
     issues.push(...tokenIssues(node, at(), env));

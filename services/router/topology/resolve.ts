@@ -3,6 +3,7 @@
  * the frozen `Topology` the router uses: sites with their carbon intensity read, links
  * looked up, tokens taken from the environment, energy units turned into joules.
  */
+
 import { isAbsolute, resolve } from 'node:path';
 import { EdgeshiftError } from '../../common/errors.ts';
 import type {
@@ -17,6 +18,7 @@ import type {
 import { JOULES_PER_UNIT, knownEnergyCounter } from './energy-counters.ts';
 import { constantIntensity, loadIntensitySeries, type SeriesIntensity } from './intensity.ts';
 import { fromZodIssues, type Issue, topologyError, zodMessages } from './issues.ts';
+import { namedLink, resolveLink } from './links.ts';
 import { referenceIssues } from './references.ts';
 import {
   type EnergyEntry,
@@ -59,10 +61,7 @@ export async function resolveTopology(value: unknown, options: ResolveOptions): 
   const series = new Map<string, SeriesIntensity>();
   const sites = await resolveSites(file, options, series);
   const links = new Map(
-    Object.entries(file.links ?? {}).map(([name, link]) => [
-      name,
-      Object.freeze({ profile: name, ...link }),
-    ]),
+    Object.entries(file.links ?? {}).map(([name, link]) => [name, resolveLink(name, link)]),
   );
   const nodes = file.nodes.map((entry) => resolveNode(entry, sites, links, env));
   return Object.freeze({
@@ -141,9 +140,7 @@ function resolveNode(
   env: NodeJS.ProcessEnv,
 ): TopologyNode {
   const link =
-    typeof entry.link === 'string'
-      ? links.get(entry.link)!
-      : Object.freeze({ profile: null, ...entry.link });
+    typeof entry.link === 'string' ? namedLink(entry.link, links) : resolveLink(null, entry.link);
   const token = tokenOf(entry, env);
   const priors: Record<string, ModelPrior> = {};
   for (const [model, prior] of Object.entries(entry.priors ?? {})) {

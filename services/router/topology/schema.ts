@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { bearerTokenSchema } from '../../common/http/bind.ts';
 import type { Provenance } from '../../energy/types.ts';
+import { LINK_PROFILES } from '../../netem/profiles.ts';
 import { TIERS } from '../../node/config.ts';
 import { ENERGY_UNITS } from './energy-counters.ts';
 
@@ -87,13 +88,62 @@ const siteSchema = z.strictObject({
   gridWater: z.strictObject({ litersPerKwh: z.number().min(0), source: source() }),
 });
 
-export const linkSchema = z.strictObject({
-  /** Round trip between the router and the node, ms. */
-  rttMs: z.number().min(0),
-  /** Megabits per second. */
-  bandwidthMbps: z.number().positive(),
-  source: source(),
-});
+const mbps = () => z.number().positive();
+
+export const LINK_PROFILE_NAMES = Object.keys(LINK_PROFILES) as [string, ...string[]];
+
+/**
+ * A link: a named profile (services/netem/profiles.ts) whose figures any given here
+ * override, or figures of its own. `edgeshift up` emulates it (services/netem); the
+ * router takes its round trip as the prior for a node it has not yet probed.
+ */
+export const linkSchema = z
+  .strictObject({
+    profile: z.enum(LINK_PROFILE_NAMES).optional(),
+    /** Round trip between the router and the node, ms. */
+    rttMs: z.number().min(0).optional(),
+    /** Standard deviation of each one-way delay, ms (normal, cut at 3 sd). */
+    jitterMs: z.number().min(0).optional(),
+    /** Both directions, megabits per second; or each with uplinkMbps (towards the node) and downlinkMbps. */
+    bandwidthMbps: mbps().optional(),
+    uplinkMbps: mbps().optional(),
+    downlinkMbps: mbps().optional(),
+    source: source().optional(),
+  })
+  .superRefine((link, ctx) => {
+    const perDirection = link.uplinkMbps !== undefined || link.downlinkMbps !== undefined;
+    if (link.bandwidthMbps !== undefined && perDirection) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bandwidthMbps'],
+        message: 'give bandwidthMbps (both directions) or uplinkMbps and downlinkMbps, not both',
+      });
+    }
+    const figures = ['rttMs', 'jitterMs', 'bandwidthMbps', 'uplinkMbps', 'downlinkMbps'] as const;
+    if (link.profile !== undefined) {
+      if (link.source === undefined && figures.some((f) => link[f] !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source'],
+          message: `say where the figures that replace the ${link.profile} profile's come from`,
+        });
+      }
+      return;
+    }
+    const required = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    if (link.rttMs === undefined)
+      required('rttMs', `required without a profile (profiles: ${LINK_PROFILE_NAMES.join(', ')})`);
+    if (link.bandwidthMbps === undefined && !perDirection) {
+      required('bandwidthMbps', 'required without a profile, or uplinkMbps and downlinkMbps');
+    } else if (perDirection && (link.uplinkMbps === undefined || link.downlinkMbps === undefined)) {
+      required(
+        link.uplinkMbps === undefined ? 'uplinkMbps' : 'downlinkMbps',
+        'give both directions, or bandwidthMbps for both',
+      );
+    }
+    if (link.source === undefined) required('source', 'say where the figures come from');
+  });
 
 const energySchema = z.discriminatedUnion('source', [
   /** The node's own GET /energy. */
@@ -137,9 +187,9 @@ const nodeSchema = z.strictObject({
   ...tokenFields,
   /** A name from `sites`. */
   site: z.string().min(1),
-  /** A name from `links`, or a link given inline. */
+  /** A name from `links` or of a profile, or a link given inline. */
   link: z.union([z.string().min(1), linkSchema], {
-    error: 'a name from links, or { rttMs, bandwidthMbps, source }',
+    error: `a name from links or of a profile (${LINK_PROFILE_NAMES.join(', ')}), or { rttMs, bandwidthMbps, source }`,
   }),
   energy: energySchema.default({
     source: 'edgeshift',

@@ -4,7 +4,7 @@
  * in between).
  */
 import net from 'node:net';
-import { EdgeshiftError } from '../services/common/errors.ts';
+import { EdgeshiftError } from '../errors.ts';
 
 /** The error for a failed bind, in words a newcomer can act on; undefined for other errors. */
 export function bindError(error: unknown, host: string, port: number): EdgeshiftError | undefined {

@@ -1,0 +1,324 @@
+/**
+ * Starts a planned topology (plan.ts) and stops it again: the energy agent first, then
+ * the nodes together (each told to use the agent), the links in front of them, and last
+ * the router, given the topology with the addresses everything actually listens on.
+ * Each part runs in a process of its own (the shared supervisor) or, for tests and small
+ * harness runs, in this one; the factories are the same (parts.ts).
+ *
+ * Any part failing to start stops the parts already running, and the error names the
+ * part and why. Stopping goes the other way (router, then links and nodes, then the
+ * agent), each given the plan's drain deadline, then SIGKILL.
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { EdgeshiftError } from '../common/errors.ts';
+import { assertPortFree } from '../common/http/port.ts';
+import {
+  type ChildExit,
+  describeExit,
+  type SupervisedChild,
+  startChild,
+} from '../common/supervisor.ts';
+import type { RouterSettings } from '../router/config.ts';
+import { tasksetWrapper } from './cpus.ts';
+import { createPart, type PartSpec, type RunningService } from './parts.ts';
+import type { ComputeLimits, PlannedNode, UpPlan } from './plan.ts';
+
+const PART_SCRIPT = new URL('./part-child.ts', import.meta.url);
+
+export type UpMode = 'processes' | 'in-process';
+
+export interface StartOptions {
+  /** The topology file the plan came from, and its value (readTopologyFile). */
+  file: string;
+  baseDir: string;
+  topology: unknown;
+  router?: RouterSettings;
+  mode?: UpMode;
+  /** Where each part's model loading and readiness is reported. */
+  onProgress?: (line: string) => void;
+  /** Milliseconds each part may take to report ready; default 120 s (models load first). */
+  readyTimeoutMs?: number;
+}
+
+export interface RunningPart {
+  kind: PartSpec['kind'];
+  name: string;
+  url: string;
+  pid: number;
+  /** For a node: its tier, compute and the link in front of it. */
+  node?: PlannedNode;
+  /** For a link: the node it is in front of. */
+  front?: string;
+}
+
+export interface RunningTopology {
+  readonly parts: readonly RunningPart[];
+  readonly routerUrl: string;
+  readonly plan: UpPlan;
+  /** What the harness records about this topology (the manifest's tiers). */
+  describe(): UpDescription;
+  /** Stops every part; resolves when all have ended. Safe to call more than once. */
+  stop(): Promise<void>;
+  /** 'exit' (part, why): a part ended that was not asked to. */
+  readonly events: EventEmitter<{ exit: [RunningPart, string] }>;
+}
+
+export interface UpDescription {
+  router: { url: string; pid: number };
+  agent: { url: string; pid: number };
+  tiers: Array<{
+    name: string;
+    tier: string;
+    url: string;
+    nodeUrl: string;
+    pid: number;
+    models: readonly string[];
+    compute: ComputeLimits;
+    link: {
+      profile: string | null;
+      rttMs: number;
+      jitterMs: number;
+      uplinkMbps: number | null;
+      downlinkMbps: number | null;
+      source: string;
+    } | null;
+  }>;
+  cpus: string;
+}
+
+interface Handle {
+  part: RunningPart;
+  stop(): Promise<ChildExit | null>;
+}
+
+export async function startTopology(plan: UpPlan, options: StartOptions): Promise<RunningTopology> {
+  const mode = options.mode ?? 'processes';
+  const progress = options.onProgress ?? (() => {});
+  const events = new EventEmitter<{ exit: [RunningPart, string] }>();
+  const handles: Handle[] = [];
+  let stopping = false;
+
+  const launch = async (spec: PartSpec, extra: Partial<RunningPart>, cpus: string | null) => {
+    const started = performance.now();
+    let handle: Handle;
+    if (mode === 'in-process') {
+      const service: RunningService = await createPart(spec);
+      const part = { kind: spec.kind, name: spec.name, ...service.ready, ...extra };
+      handle = { part, stop: () => service.close().then(() => null) };
+    } else {
+      const child: SupervisedChild = await startChild({
+        name: spec.name,
+        script: PART_SCRIPT,
+        args: [JSON.stringify(spec)],
+        output: 'collect',
+        ownProcessGroup: true,
+        readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+        stopGraceMs: plan.shutdownTimeoutMs + 5_000,
+        ...(cpus === null ? {} : { wrapper: tasksetWrapper(cpus) }),
+      });
+      const part = { kind: spec.kind, name: spec.name, url: child.url, pid: child.pid, ...extra };
+      void child.exited.then((exit) => {
+        if (!child.stopRequested && !stopping) {
+          const tail = child.output().trim().split('\n').slice(-5).join('\n');
+          events.emit('exit', part, `${describeExit(exit)}${tail === '' ? '' : `:\n${tail}`}`);
+        }
+      });
+      handle = { part, stop: () => child.stop() };
+    }
+    handles.push(handle);
+    progress(
+      `${spec.name} ready at ${handle.part.url} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
+    return handle.part;
+  };
+
+  const stopAll = async () => {
+    stopping = true;
+    const byKind = (kinds: PartSpec['kind'][]) =>
+      handles.filter((h) => kinds.includes(h.part.kind));
+    // The router first (it stops sending), then what it sent to, then the meters.
+    for (const group of [byKind(['router']), byKind(['link', 'node']), byKind(['agent'])]) {
+      await Promise.all(group.map((h) => h.stop().catch(() => null)));
+    }
+    handles.length = 0;
+  };
+
+  try {
+    await checkPorts(plan);
+    const agent = await launch(
+      { kind: 'agent', name: 'energy agent', options: { host: plan.host, port: plan.agentPort } },
+      {},
+      null,
+    );
+    const nodes = await startNodes(plan, agent.url, launch);
+    const fronts = new Map<string, string>();
+    for (const [planned, node] of nodes) {
+      if (planned.link === null) {
+        fronts.set(planned.name, node.url);
+        continue;
+      }
+      const link = await launch(
+        {
+          kind: 'link',
+          name: `${planned.name} link`,
+          host: plan.host,
+          port: planned.link.port,
+          target: { host: plan.host, port: Number(new URL(node.url).port) },
+          up: planned.link.up,
+          down: planned.link.down,
+          seed: 1,
+        },
+        { front: planned.name },
+        null,
+      );
+      fronts.set(planned.name, link.url);
+    }
+    const router = await launch(
+      {
+        kind: 'router',
+        name: 'router',
+        topology: withUrls(options.topology, fronts),
+        file: options.file,
+        baseDir: options.baseDir,
+        options: {
+          ...options.router,
+          host: plan.host,
+          port: plan.routerPort,
+          shutdownTimeoutMs: plan.shutdownTimeoutMs,
+          drainDelayMs: 0,
+        },
+      },
+      {},
+      null,
+    );
+    const parts = handles.map((h) => h.part);
+    let stopped: Promise<void> | undefined;
+    return {
+      parts,
+      routerUrl: router.url,
+      plan,
+      events,
+      describe: () => describeTopology(plan, parts, fronts),
+      stop: () => {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function startNodes(
+  plan: UpPlan,
+  agentUrl: string,
+  launch: (
+    spec: PartSpec,
+    extra: Partial<RunningPart>,
+    cpus: string | null,
+  ) => Promise<RunningPart>,
+): Promise<Array<[PlannedNode, RunningPart]>> {
+  const results = await Promise.allSettled(
+    plan.nodes.map((planned) =>
+      launch(
+        {
+          kind: 'node',
+          name: `${planned.name} node`,
+          options: {
+            tier: planned.tier,
+            nodeName: planned.name,
+            models: [...planned.models],
+            runtime: planned.compute.runtime,
+            ep: planned.compute.ep,
+            threads: planned.compute.threads,
+            maxBatch: planned.compute.maxBatch,
+            maxQueueDelayMs: planned.compute.maxQueueDelayMs,
+            host: plan.host,
+            port: planned.port,
+            shutdownTimeoutMs: plan.shutdownTimeoutMs,
+            drainDelayMs: 0,
+            energy: { agent: agentUrl },
+          },
+        },
+        { node: planned },
+        planned.compute.cpus,
+      ),
+    ),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return results.map((r, i) => [plan.nodes[i]!, (r as PromiseFulfilledResult<RunningPart>).value]);
+}
+
+/** Every fixed port free before seconds go into loading models; the error names the part. */
+async function checkPorts(plan: UpPlan): Promise<void> {
+  const wanted: Array<[string, number]> = [
+    ['router', plan.routerPort],
+    ['energy agent', plan.agentPort],
+    ...plan.nodes.map((n): [string, number] =>
+      n.link === null ? [`${n.name} node`, n.port] : [`${n.name} link`, n.link.port],
+    ),
+  ];
+  for (const [name, port] of wanted) {
+    try {
+      await assertPortFree(plan.host, port);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new EdgeshiftError('ES_CONFIG', `${name}: ${message}`, { cause: error });
+    }
+  }
+}
+
+/** The topology value with each started node's URL replaced by where the router reaches it. */
+function withUrls(topology: unknown, fronts: ReadonlyMap<string, string>): unknown {
+  const value = topology as { nodes?: Array<{ name?: unknown; url?: unknown }> };
+  return {
+    ...value,
+    nodes: (value.nodes ?? []).map((node) =>
+      typeof node.name === 'string' && fronts.has(node.name)
+        ? { ...node, url: fronts.get(node.name) }
+        : node,
+    ),
+  };
+}
+
+function describeTopology(
+  plan: UpPlan,
+  parts: readonly RunningPart[],
+  fronts: ReadonlyMap<string, string>,
+): UpDescription {
+  const find = (kind: PartSpec['kind'], name?: string) =>
+    parts.find((p) => p.kind === kind && (name === undefined || p.name === name))!;
+  const router = find('router');
+  const agent = find('agent');
+  return {
+    router: { url: router.url, pid: router.pid },
+    agent: { url: agent.url, pid: agent.pid },
+    tiers: plan.nodes.map((n) => {
+      const node = find('node', `${n.name} node`);
+      return {
+        name: n.name,
+        tier: n.tier,
+        url: fronts.get(n.name)!,
+        nodeUrl: node.url,
+        pid: node.pid,
+        models: n.models,
+        compute: n.compute,
+        link:
+          n.link === null
+            ? null
+            : {
+                profile: n.link.spec.profile,
+                rttMs: n.link.spec.rttMs,
+                jitterMs: n.link.spec.jitterMs,
+                uplinkMbps: n.link.spec.uplinkMbps,
+                downlinkMbps: n.link.spec.downlinkMbps,
+                source: n.link.spec.source,
+              },
+      };
+    }),
+    cpus: plan.cpus.note,
+  };
+}
