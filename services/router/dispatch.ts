@@ -92,8 +92,7 @@ export class Dispatcher {
     return this.inflight;
   }
 
-  candidates(model: string, kind: RequestKind): Candidate[] {
-    const now = this.ctx.wallClock();
+  candidates(model: string, kind: RequestKind, now = this.ctx.wallClock()): Candidate[] {
     const out: Candidate[] = [];
     for (const state of this.ctx.states) {
       if (!state.healthy || !state.serves(model)) continue;
@@ -109,13 +108,14 @@ export class Dispatcher {
 
   /** The policy's order for a request, or throws when nothing can take it. */
   place(request: ForwardRequest): Placement {
-    const candidates = this.candidates(request.model, request.kind);
+    const now = this.ctx.wallClock();
+    const candidates = this.candidates(request.model, request.kind, now);
     if (candidates.length === 0) throw this.noCandidate(request.model);
     const routing: RoutingRequest = {
       model: request.model,
       budgetMs: request.budgetMs,
       remainingMs: request.budgetMs - (performance.now() - request.arrivedAt),
-      now: this.ctx.wallClock(),
+      now,
       random: this.ctx.random,
     };
     const order = this.ctx.policy.choose(candidates, routing);

@@ -102,9 +102,7 @@ function nodePath(request: FastifyRequest): string {
 
 function forwardHeaders(request: FastifyRequest): Record<string, string | string[]> {
   const out = messageHeaders(request.headers);
-  for (const name of Object.keys(out)) {
-    if (DROPPED_REQUEST_HEADERS.has(name)) delete out[name];
-  }
+  for (const name of DROPPED_REQUEST_HEADERS) delete out[name];
   return out;
 }
 
@@ -145,20 +143,16 @@ function budgetParameters(
   }
 }
 
+/** Six significant digits at most, no trailing zeros: 4.2, 0.0123457, 1.5e-7. */
 function formatNumber(n: number): string {
-  return Number.isInteger(n)
-    ? String(n)
-    : n
-        .toPrecision(6)
-        .replace(/\.?0+$/, '')
-        .replace(/\.?0+e/, 'e');
+  return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(6)));
 }
 
 /** `latency_ms=4.2, latency_basis=observed, joules=0.012, joules_basis=window, gco2e=1.3e-6` */
 function estimateHeader(f: Forwarded<unknown>): string {
   const e = f.estimate;
   const parts = [
-    `latency_ms=${e.latencyMs === null ? 'unknown' : formatNumber(Number(e.latencyMs.toFixed(3)))}`,
+    `latency_ms=${e.latencyMs === null ? 'unknown' : String(Number(e.latencyMs.toFixed(3)))}`,
     `latency_basis=${e.latencyBasis}`,
     `joules=${e.joules === null ? 'unknown' : formatNumber(e.joules.joulesPerInference)}`,
     `joules_basis=${e.joules?.basis ?? 'unknown'}`,

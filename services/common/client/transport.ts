@@ -82,7 +82,9 @@ export function messageHeaders(
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   if (headers === undefined) return out;
-  for (const [name, value] of Object.entries(headers)) {
+  // for-in rather than Object.entries: this runs on every request a router forwards.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || CONNECTION_HEADERS.has(name.toLowerCase())) continue;
     out[name] = value;
   }
