@@ -51,6 +51,9 @@ export async function openLoop(
   let finished = false;
   let drained: (() => void) | null = null;
   const start = performance.now();
+  // Requests due within the schedule, k / rate < seconds (rounded first, so 0.3 s at
+  // 100/s is 30 and not 31).
+  const total = Math.ceil(Number((options.seconds * options.rate).toPrecision(12)));
   const onAnswer: OnAnswer = (answer) => {
     // Answers after the drain timeout are already counted as failed.
     if (finished) return;
@@ -77,7 +80,9 @@ export async function openLoop(
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const elapsedMs = Math.min(performance.now() - start, options.seconds * 1000);
-      const due = Math.floor((elapsedMs / 1000) * options.rate);
+      // Request k is due at k / rate: all with k <= elapsed * rate are due now (counting
+      // only those with k < elapsed * rate sent each request one interval late).
+      const due = Math.min(Math.floor((elapsedMs / 1000) * options.rate) + 1, total);
       while (result.offered < due) {
         const dueAt = start + (result.offered / options.rate) * 1000;
         result.offered += 1;
