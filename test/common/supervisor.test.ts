@@ -4,6 +4,7 @@
  * SIGKILL, several children at once, and children that end when their parent dies.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EdgeshiftError } from '../../services/common/errors.ts';
@@ -15,6 +16,7 @@ import {
   Supervisor,
   startChild,
 } from '../../services/common/supervisor.ts';
+import { tasksetAvailable, tasksetWrapper } from '../../services/up/cpus.ts';
 
 const SCRIPT = fileURLToPath(new URL('../support/child-service.ts', import.meta.url));
 const started: SupervisedChild[] = [];
@@ -62,6 +64,24 @@ describe('startChild', () => {
     assert.deepEqual(exit, { code: 0, signal: null } satisfies ChildExit);
     assert.equal(describeExit(exit), 'exited with code 0');
     assert.deepEqual(await child.stop(), exit, 'stopping twice reports the same exit');
+  });
+
+  it('runs node under a wrapper that execs it (taskset), and in a process group of its own', async (t) => {
+    if (process.platform !== 'linux' || !tasksetAvailable()) {
+      t.skip('needs Linux taskset (util-linux)');
+      return;
+    }
+    const child = await start('ready', {
+      wrapper: tasksetWrapper('0'),
+      ownProcessGroup: true,
+    });
+    assert.equal(child.ready.pid, child.pid, 'the pid is node itself, not the wrapper');
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    assert.match(status, /^Cpus_allowed_list:\s+0$/m);
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const processGroup = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    assert.equal(processGroup, child.pid, 'it leads a process group of its own');
+    assert.deepEqual(await child.stop(), { code: 0, signal: null });
   });
 
   it('passes lines other than the ready message on, and keeps them with collect', async () => {
