@@ -39,8 +39,9 @@ export interface LinkOptions {
   seed?: number;
   faults?: LinkFaults;
   /**
-   * Bytes a direction of one connection may hold in flight (delayed, not yet written)
-   * before the link stops reading from that side; default 4 MiB.
+   * Bytes a direction of one connection may hold in flight (delayed, not yet written),
+   * and, as much again, written but not yet taken by the far socket, before the link
+   * stops reading from that side; default 4 MiB.
    */
   maxBufferedBytes?: number;
 }
@@ -104,6 +105,12 @@ class Pipe {
       if (!this.onDelivered(chunk.length)) return;
       this.delivered += chunk.length;
       this.to.write(chunk);
+      // A far side that reads slower than bytes arrive fills `to`'s write buffer: stop
+      // reading here too ('drain' resumes), so the bound holds and the sender feels it.
+      if (this.to.writableLength >= this.maxBuffered && !this.paused) {
+        this.paused = true;
+        this.from.pause();
+      }
       this.maybeResume();
     });
   }
@@ -119,14 +126,15 @@ class Pipe {
     }
   }
 
-  /** Ends the far side once everything queued has been delivered. */
+  /** Ends the far side once everything queued has been delivered, and the delay has passed. */
   endAfterQueued(): void {
-    this.queue.push(
-      this.order.lastRelease === Number.NEGATIVE_INFINITY ? 0 : this.order.lastRelease,
-      () => {
-        if (!this.to.destroyed) this.to.end();
-      },
-    );
+    // A FIN travels like a chunk of no bytes: behind the bytes before it (and the bandwidth
+    // backlog), then the direction's delay, as on a real path.
+    const arrival = Math.max(performance.now(), this.notBefore);
+    const at = this.shaper.release(this.order, arrival, 0);
+    this.queue.push(at, () => {
+      if (!this.to.destroyed) this.to.end();
+    });
   }
 }
 
