@@ -11,6 +11,7 @@ import {
   readTopologyFile,
 } from '../../services/router/topology/index.ts';
 import { tasksetAvailable } from '../../services/up/cpus.ts';
+import { checkLink } from '../../services/up/link-check.ts';
 import { planUp, UP_DEFAULTS } from '../../services/up/plan.ts';
 import { type RunningTopology, startTopology } from '../../services/up/start.ts';
 import { describeUp } from '../../services/up/summary.ts';
@@ -111,9 +112,19 @@ Examples:
         onProgress: (line) => console.error(`  ${line}`),
       });
       const seconds = ((performance.now() - began) / 1000).toFixed(1);
-      for (const line of describeUp(running.describe(), plan.remote)) console.error(line);
+      const description = running.describe();
+      for (const line of describeUp(description, plan.remote)) console.error(line);
+      const linkChecks = [];
+      for (const tier of description.tiers) {
+        if (tier.link === null) continue;
+        const check = await checkLink(tier.name, tier.url, tier.nodeUrl, tier.link.rttMs);
+        linkChecks.push(check);
+        console.error(
+          `  ${tier.name} link measured: ${check.measuredRttMs.toFixed(2)} ms round trip (configured ${check.configuredRttMs} ms; median of ${check.samples} health checks through it less straight to the node)`,
+        );
+      }
       console.error(`edgeshift up: ready in ${seconds} s; Ctrl-C stops everything`);
-      if (flags.json) process.stdout.write(`${JSON.stringify(running.describe())}\n`);
+      if (flags.json) process.stdout.write(`${JSON.stringify({ ...description, linkChecks })}\n`);
       await runUntilStopped(running);
     });
 }

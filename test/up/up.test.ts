@@ -106,11 +106,13 @@ describe('edgeshift up', () => {
   it('starts three tiers and the router; places by budget; SIGTERM stops everything', async () => {
     const file = await topologyFile('three.yaml', {});
     const run = up(['--topology', file, '--any-ports', '--json', '--policy', 'energy']);
-    let description: UpDescription;
+    let description: UpDescription & {
+      linkChecks: Array<{ tier: string; configuredRttMs: number; throughMs: number }>;
+    };
     try {
       const line = await firstLine(run.child);
       assert.ok(line.startsWith('{'), `ready JSON on stdout, got ${line}\n${run.stderr()}`);
-      description = JSON.parse(line) as UpDescription;
+      description = JSON.parse(line) as typeof description;
     } catch (error) {
       run.child.kill('SIGKILL');
       throw error;
@@ -125,6 +127,12 @@ describe('edgeshift up', () => {
       /hyperscale\s+http:\/\/127\.0\.0\.1:\d+\s+link regional-cloud: 30 ms RTT/,
     );
     assert.match(run.stderr(), /share this machine's \d+ CPUs? and its package energy/);
+    // Each link measured once ready: at least its configured round trip (delays only add).
+    assert.deepEqual(description.linkChecks.map((c) => c.tier).sort(), ['edge', 'hyperscale']);
+    for (const check of description.linkChecks) {
+      assert.ok(check.throughMs >= check.configuredRttMs, JSON.stringify(check));
+    }
+    assert.match(run.stderr(), /hyperscale link measured: [\d.]+ ms round trip \(configured 30 ms/);
 
     const client = createOipClient({ url: description.router.url });
     try {
