@@ -13,14 +13,20 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { createOipClient } from '../../services/common/client/index.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
-import { DEFAULT_TOPOLOGY_PATH } from '../../services/router/topology/index.ts';
+import {
+  DEFAULT_TOPOLOGY_PATH,
+  loadTopology,
+  readTopologyFile,
+} from '../../services/router/topology/index.ts';
+import { planUp } from '../../services/up/plan.ts';
 import type { UpDescription } from '../../services/up/start.ts';
+import { startTopology } from '../../services/up/start.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/edgeshift.js', import.meta.url));
 
@@ -204,5 +210,39 @@ describe('edgeshift up', () => {
     const started = [...err.matchAll(/ready at (http:\/\/\S+)/g)].map((m) => m[1]!);
     assert.ok(started.length >= 1, `the agent at least had started:\n${err}`);
     for (const url of started) assert.ok(await portFree(url), `${url} is free again`);
+  });
+});
+
+describe('startTopology in this process', () => {
+  it('starts the same parts with the same factories, and stops them', async () => {
+    const file = await topologyFile('in-process.yaml', {});
+    const { value } = await readTopologyFile(file);
+    const topology = await loadTopology(file, {});
+    const plan = planUp(topology, { cpuCount: 2, canPin: false, ephemeralPorts: true });
+    const running = await startTopology(plan, {
+      file,
+      baseDir: dirname(file),
+      topology: value,
+      mode: 'in-process',
+    });
+    const urls = running.parts.map((p) => p.url);
+    try {
+      assert.deepEqual(
+        running.parts.map((p) => p.kind),
+        ['agent', 'node', 'node', 'node', 'link', 'link', 'router'],
+      );
+      assert.ok(running.parts.every((p) => p.pid === process.pid));
+      const client = createOipClient({ url: running.routerUrl });
+      try {
+        const inputs = makeSampleInputs(await client.modelSignature('mlp'), { seed: 2 });
+        const answer = await client.infer('mlp', inputs, { budgetMs: 12 });
+        assert.ok(['device', 'edge'].includes(answer.tier ?? ''), `on ${answer.tier}`);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await running.stop();
+    }
+    for (const url of urls) assert.ok(await portFree(url), `${url} is free again`);
   });
 });
