@@ -20,6 +20,7 @@ import {
   startChild,
 } from '../common/supervisor.ts';
 import type { RouterSettings } from '../router/config.ts';
+import type { LinkSpec } from '../router/types.ts';
 import { tasksetWrapper } from './cpus.ts';
 import { createPart, type PartSpec, type RunningService } from './parts.ts';
 import type { ComputeLimits, PlannedNode, UpPlan } from './plan.ts';
@@ -75,14 +76,8 @@ export interface UpDescription {
     pid: number;
     models: readonly string[];
     compute: ComputeLimits;
-    link: {
-      profile: string | null;
-      rttMs: number;
-      jitterMs: number;
-      uplinkMbps: number | null;
-      downlinkMbps: number | null;
-      source: string;
-    } | null;
+    /** The topology's link in front of the tier (every figure with its source); null: none. */
+    link: LinkSpec | null;
   }>;
   cpus: string;
 }
@@ -306,17 +301,7 @@ function describeTopology(
         pid: node.pid,
         models: n.models,
         compute: n.compute,
-        link:
-          n.link === null
-            ? null
-            : {
-                profile: n.link.spec.profile,
-                rttMs: n.link.spec.rttMs,
-                jitterMs: n.link.spec.jitterMs,
-                uplinkMbps: n.link.spec.uplinkMbps,
-                downlinkMbps: n.link.spec.downlinkMbps,
-                source: n.link.spec.source,
-              },
+        link: n.link?.spec ?? null,
       };
     }),
     cpus: plan.cpus.note,
