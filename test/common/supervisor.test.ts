@@ -17,6 +17,7 @@ import {
   startChild,
 } from '../../services/common/supervisor.ts';
 import { tasksetAvailable, tasksetWrapper } from '../../services/up/cpus.ts';
+import { alive } from '../support/processes.ts';
 
 const SCRIPT = fileURLToPath(new URL('../support/child-service.ts', import.meta.url));
 const started: SupervisedChild[] = [];
@@ -42,16 +43,6 @@ async function rejection(promise: Promise<unknown>): Promise<EdgeshiftError> {
     return error;
   }
   assert.fail('expected a rejection');
-}
-
-/** True while a process with this pid exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('startChild', () => {

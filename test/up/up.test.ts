@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { createOipClient } from '../../services/common/client/index.ts';
+import { assertPortFree } from '../../services/common/http/port.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import {
   DEFAULT_TOPOLOGY_PATH,
@@ -25,8 +26,8 @@ import {
   readTopologyFile,
 } from '../../services/router/topology/index.ts';
 import { planUp } from '../../services/up/plan.ts';
-import type { UpDescription } from '../../services/up/start.ts';
-import { startTopology } from '../../services/up/start.ts';
+import { startTopology, type UpDescription } from '../../services/up/start.ts';
+import { alive } from '../support/processes.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/edgeshift.js', import.meta.url));
 
@@ -87,25 +88,12 @@ async function firstLine(child: ChildProcess): Promise<string> {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** True when nothing listens on the URL's port any more (and it can be bound again). */
 async function portFree(url: string): Promise<boolean> {
-  const port = Number(new URL(url).port);
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
+  return assertPortFree('127.0.0.1', Number(new URL(url).port)).then(
+    () => true,
+    () => false,
+  );
 }
 
 describe('edgeshift up', () => {
