@@ -1,5 +1,6 @@
 /** The netem benchmark's command line (netem.ts describes what each part measures). */
 import { Command, InvalidArgumentError } from 'commander';
+import { nonNegativeNumber, positiveInteger, positiveNumber, QUIET_BUSY } from '../cli-numbers.ts';
 import { parseConcurrencyList } from '../serving/cli.ts';
 
 export interface NetemOptions {
@@ -36,30 +37,6 @@ export interface NetemOptions {
 export const DEFAULT_DELAYS = [0, 0.5, 2, 10, 25];
 export const DEFAULT_BANDWIDTHS = [10, 100, 1000];
 export const DEFAULT_CEILING_CONNECTIONS = [1, 16];
-/** Share of the machine's CPU time busy over a second, below which --wait-idle goes on. */
-export const QUIET_BUSY = 0.15;
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError('must be a positive number');
-  }
-  return n;
-}
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new InvalidArgumentError('must be 0 or more');
-  }
-  return n;
-}
-
-function positiveInteger(value: string): number {
-  const n = positiveNumber(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 /** "25,0.5,2,2" -> [0.5, 2, 25]: positive numbers (or 0 too), ascending, each once. */
 export function parseNumberList(value: string, allowZero = false): number[] {

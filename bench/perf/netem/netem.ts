@@ -53,8 +53,9 @@ import { type SupervisedChild, startChild } from '../../../services/common/super
 import type { LinkStats } from '../../../services/netem/link.ts';
 import { SPIN_MS } from '../../../services/netem/release-queue.ts';
 import { DEFAULT_BURST_BYTES, type DirectionSpec } from '../../../services/netem/shaper.ts';
+import { QUIET_BUSY } from '../cli-numbers.ts';
 import { machineBusyFraction, machineInfo, otherCores, processTicks } from '../serving/machine.ts';
-import { bulkBytes, type NetemOptions, parseNetemCli, QUIET_BUSY } from './cli.ts';
+import { bulkBytes, type NetemOptions, parseNetemCli } from './cli.ts';
 import {
   addTraffic,
   type BulkRun,

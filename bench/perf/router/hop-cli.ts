@@ -1,6 +1,7 @@
 /** The hop benchmark's command line (hop.ts describes what each part measures). */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RouterSettings } from '../../../services/router/config.ts';
+import { nonNegativeNumber, positiveInteger, positiveNumber, QUIET_BUSY } from '../cli-numbers.ts';
 import { parseConcurrencyList } from '../serving/cli.ts';
 
 export interface HopOptions {
@@ -40,30 +41,6 @@ export interface HopOptions {
 export const DEFAULT_RATES = [200, 500];
 export const DEFAULT_CONCURRENCY = [1, 16, 64];
 export const DEFAULT_POLICIES = ['latency', 'energy'];
-/** Share of the machine's CPU time busy over a second, below which --wait-idle goes on. */
-export const QUIET_BUSY = 0.15;
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError('must be a positive number');
-  }
-  return n;
-}
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new InvalidArgumentError('must be 0 or more');
-  }
-  return n;
-}
-
-function positiveInteger(value: string): number {
-  const n = positiveNumber(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 /** A JSON object (router options); anything else is a usage error. */
 export function parseJsonObject(value: string): Record<string, unknown> {

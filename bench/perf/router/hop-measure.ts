@@ -5,11 +5,12 @@
  * repeat of a measurement other work disturbed.
  */
 import { summariseLatencies } from '../../../services/common/stats.ts';
+import { QUIET_BUSY } from '../cli-numbers.ts';
 import { closedLoop, openLoop } from '../overload/open-loop.ts';
 import { machineBusyFraction, otherCores } from '../serving/machine.ts';
 import type { HttpPayload } from '../serving/payloads.ts';
 import { runWrk } from '../serving/wrk.ts';
-import { type HopOptions, QUIET_BUSY } from './hop-cli.ts';
+import type { HopOptions } from './hop-cli.ts';
 import {
   type ExpectedAnswer,
   HopClient,
