@@ -10,6 +10,7 @@ import type { ChildService } from '../common/supervisor.ts';
 import { createEnergyAgent, type EnergyAgentSettings } from '../energy/agent.ts';
 import { createLink } from '../netem/link.ts';
 import type { DirectionSpec } from '../netem/shaper.ts';
+import { createLinkStatsServer } from '../netem/stats-server.ts';
 import type { NodeOptions } from '../node/config.ts';
 import { createNode } from '../node/server.ts';
 import type { RouterSettings } from '../router/config.ts';
@@ -41,7 +42,9 @@ export type PartSpec =
     };
 
 /** A started part: where it listens and how to stop it. */
-export type RunningService = ChildService & { ready: { url: string; pid: number } };
+export type RunningService = ChildService & {
+  ready: { url: string; pid: number; statsUrl?: string };
+};
 
 /** Starts a part in this process; a failure's message begins with the part's name. */
 export async function createPart(spec: PartSpec): Promise<RunningService> {
@@ -85,7 +88,19 @@ export async function servePart(spec: PartSpec): Promise<RunningService> {
         seed: spec.seed,
       });
       const { url } = await listening(spec, link.listen(), link.close);
-      return { ready: { url, pid }, close: () => link.close() };
+      // The byte counts on a port of their own: the link's own port carries raw TCP.
+      const stats = createLinkStatsServer(link, { host: spec.host });
+      let statsUrl: string;
+      try {
+        ({ url: statsUrl } = await stats.listen());
+      } catch (error) {
+        await link.close();
+        throw error;
+      }
+      return {
+        ready: { url, pid, statsUrl },
+        close: () => Promise.all([stats.close(), link.close()]).then(() => {}),
+      };
     }
     case 'router': {
       const topology = await resolveTopology(spec.topology, {

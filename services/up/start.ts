@@ -49,8 +49,9 @@ export interface RunningPart {
   pid: number;
   /** For a node: its tier, compute and the link in front of it. */
   node?: PlannedNode;
-  /** For a link: the node it is in front of. */
+  /** For a link: the node it is in front of, and where its byte counts are served. */
   front?: string;
+  statsUrl?: string;
 }
 
 export interface RunningTopology {
@@ -78,6 +79,8 @@ export interface UpDescription {
     compute: ComputeLimits;
     /** The topology's link in front of the tier (every figure with its source); null: none. */
     link: LinkSpec | null;
+    /** Where that link's byte counts are served (`GET /stats`); null: no link. */
+    linkStatsUrl: string | null;
   }>;
   cpus: string;
 }
@@ -99,7 +102,7 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
     let handle: Handle;
     if (mode === 'in-process') {
       const service: RunningService = await createPart(spec);
-      const part = { kind: spec.kind, name: spec.name, ...service.ready, ...extra };
+      const part: RunningPart = { kind: spec.kind, name: spec.name, ...service.ready, ...extra };
       handle = { part, stop: () => service.close().then(() => null) };
     } else {
       const child: SupervisedChild = await startChild({
@@ -112,7 +115,15 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
         stopGraceMs: plan.shutdownTimeoutMs + 5_000,
         ...(cpus === null ? {} : { wrapper: tasksetWrapper(cpus) }),
       });
-      const part = { kind: spec.kind, name: spec.name, url: child.url, pid: child.pid, ...extra };
+      const statsUrl = child.ready.statsUrl;
+      const part: RunningPart = {
+        kind: spec.kind,
+        name: spec.name,
+        url: child.url,
+        pid: child.pid,
+        ...(typeof statsUrl === 'string' ? { statsUrl } : {}),
+        ...extra,
+      };
       void child.exited.then((exit) => {
         if (!child.stopRequested && !stopping) {
           const tail = child.output().trim().split('\n').slice(-5).join('\n');
@@ -302,6 +313,7 @@ function describeTopology(
         models: n.models,
         compute: n.compute,
         link: n.link?.spec ?? null,
+        linkStatsUrl: parts.find((p) => p.kind === 'link' && p.front === n.name)?.statsUrl ?? null,
       };
     }),
     cpus: plan.cpus.note,

@@ -20,6 +20,7 @@ import { parse, stringify } from 'yaml';
 import { createOipClient } from '../../services/common/client/index.ts';
 import { assertPortFree } from '../../services/common/http/port.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
+import { readLinkStats } from '../../services/netem/stats-server.ts';
 import {
   DEFAULT_TOPOLOGY_PATH,
   loadTopology,
@@ -144,6 +145,14 @@ describe('edgeshift up', () => {
         const started = performance.now();
         await viaLink.ready();
         assert.ok(performance.now() - started >= 30, 'one round trip through a 30 ms link');
+        // The link's byte counts, read from its own process: they grow by each exchange.
+        const statsUrl = tiers.hyperscale!.linkStatsUrl!;
+        const before = await readLinkStats(statsUrl);
+        await viaLink.infer('mlp', inputs);
+        const afterInfer = await readLinkStats(statsUrl);
+        assert.ok(afterInfer.bytesUp - before.bytesUp > 100, JSON.stringify([before, afterInfer]));
+        assert.ok(afterInfer.bytesDown - before.bytesDown > 100);
+        assert.equal(tiers.device!.linkStatsUrl, null);
       } finally {
         await viaLink.close();
       }
@@ -163,7 +172,7 @@ describe('edgeshift up', () => {
     const urls = [
       description.router.url,
       description.agent.url,
-      ...description.tiers.flatMap((t) => [t.url, t.nodeUrl]),
+      ...description.tiers.flatMap((t) => [t.url, t.nodeUrl, t.linkStatsUrl ?? t.url]),
     ];
     for (const url of urls) assert.ok(await portFree(url), `${url} is free again`);
   });
@@ -213,7 +222,7 @@ describe('startTopology in this process', () => {
       topology: value,
       mode: 'in-process',
     });
-    const urls = running.parts.map((p) => p.url);
+    const urls = running.parts.flatMap((p) => [p.url, ...(p.statsUrl ? [p.statsUrl] : [])]);
     try {
       assert.deepEqual(
         running.parts.map((p) => p.kind),
@@ -225,6 +234,12 @@ describe('startTopology in this process', () => {
         const inputs = makeSampleInputs(await client.modelSignature('mlp'), { seed: 2 });
         const answer = await client.infer('mlp', inputs, { budgetMs: 12 });
         assert.ok(['device', 'edge'].includes(answer.tier ?? ''), `on ${answer.tier}`);
+        const links = running.describe().tiers.filter((t) => t.link !== null);
+        assert.equal(links.length, 2);
+        for (const tier of links) {
+          const stats = await readLinkStats(tier.linkStatsUrl!);
+          assert.equal(stats.name, `${tier.name} link`);
+        }
       } finally {
         await client.close();
       }

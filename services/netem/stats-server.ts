@@ -1,0 +1,113 @@
+/**
+ * A link's byte counts for another process: the link itself forwards raw TCP, so its
+ * counts are served beside it, on a port of their own, as `GET /stats` (LinkStats JSON)
+ * and `GET /metrics` (Prometheus counters). The harness reads `/stats` at the edges of
+ * each measured phase and turns the difference into network bytes per inference.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import { EdgeshiftError } from '../common/errors.ts';
+import { createHttpApp } from '../common/http/app.ts';
+import { listenOn } from '../common/http/bind.ts';
+import { route } from '../common/http/routes.ts';
+import type { Link, LinkStats } from './link.ts';
+
+export interface LinkStatsServer {
+  listen(): Promise<{ url: string }>;
+  close(): Promise<void>;
+}
+
+export interface LinkStatsServerOptions {
+  host?: string;
+  /** Default 0: any free port. */
+  port?: number;
+}
+
+/**
+ * @example
+ * const stats = createLinkStatsServer(link);
+ * const { url } = await stats.listen(); // GET `${url}/stats` -> { bytesUp, bytesDown, ... }
+ */
+export function createLinkStatsServer(
+  link: Pick<Link, 'stats'>,
+  options: LinkStatsServerOptions = {},
+): LinkStatsServer {
+  const host = options.host ?? '127.0.0.1';
+  const http = createHttpApp({ bodyLimitBytes: 1024, logLevel: 'warn', identityHeaders: {} });
+  const registry = new Registry();
+  const name = link.stats().name;
+  new Counter({
+    name: 'edgeshift_link_bytes_total',
+    help: 'Bytes the emulated link delivered, per direction (up: towards the node).',
+    labelNames: ['link', 'direction'],
+    registers: [registry],
+    collect() {
+      const s = link.stats();
+      // Counters only go up; reset() then inc() writes the current cumulative value.
+      this.reset();
+      this.inc({ link: s.name, direction: 'up' }, s.bytesUp);
+      this.inc({ link: s.name, direction: 'down' }, s.bytesDown);
+    },
+  });
+  new Counter({
+    name: 'edgeshift_link_connections_total',
+    help: 'Connections the emulated link accepted.',
+    labelNames: ['link'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ link: name }, link.stats().connections);
+    },
+  });
+  new Gauge({
+    name: 'edgeshift_link_open_connections',
+    help: 'Connections open through the emulated link now.',
+    labelNames: ['link'],
+    registers: [registry],
+    collect() {
+      this.set({ link: name }, link.stats().open);
+    },
+  });
+
+  route(http.app, {
+    methods: ['GET'],
+    urls: ['/stats'],
+    handler: async (): Promise<LinkStats & { timestamp: string }> => ({
+      ...link.stats(),
+      timestamp: new Date().toISOString(),
+    }),
+  });
+  route(http.app, {
+    methods: ['GET'],
+    urls: ['/metrics'],
+    handler: async (_request, reply) => {
+      reply.header('content-type', registry.contentType);
+      return registry.metrics();
+    },
+  });
+  route(http.app, {
+    methods: ['GET'],
+    urls: ['/v2/health/live', '/v2/health/ready'],
+    handler: async () => ({ live: true }),
+  });
+
+  return {
+    listen: () => listenOn(http.app, host, options.port ?? 0),
+    async close() {
+      await http.close();
+    },
+  };
+}
+
+/** A link's counts from its stats endpoint (another process's link). */
+export async function readLinkStats(statsUrl: string, signal?: AbortSignal): Promise<LinkStats> {
+  const response = await fetch(`${statsUrl}/stats`, {
+    signal: signal ?? AbortSignal.timeout(5_000),
+  });
+  if (!response.ok) {
+    throw new EdgeshiftError(
+      'ES_BAD_RESPONSE',
+      `link stats at ${statsUrl}/stats answered ${response.status}`,
+    );
+  }
+  return (await response.json()) as LinkStats;
+}

@@ -1,0 +1,94 @@
+/**
+ * A link's byte counts served on a port of their own: `GET /stats` gives the same counts
+ * as the link's `stats()` after real traffic through a real link, `GET /metrics` the same
+ * as Prometheus counters, and an unknown path the usual error shape.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createLink, type Link } from '../../services/netem/link.ts';
+import {
+  createLinkStatsServer,
+  type LinkStatsServer,
+  readLinkStats,
+} from '../../services/netem/stats-server.ts';
+
+let echo: net.Server;
+let link: Link;
+let linkUrl: URL;
+let server: LinkStatsServer;
+let statsUrl: string;
+
+before(async () => {
+  echo = net.createServer((socket) => socket.pipe(socket));
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const port = (echo.address() as net.AddressInfo).port;
+  const direction = { delayMs: 0, jitterMs: 0, bandwidthMbps: null };
+  link = createLink({
+    name: 'test link',
+    target: { host: '127.0.0.1', port },
+    up: direction,
+    down: direction,
+  });
+  linkUrl = new URL((await link.listen()).url);
+  server = createLinkStatsServer(link);
+  ({ url: statsUrl } = await server.listen());
+});
+
+after(async () => {
+  await server.close();
+  await link.close();
+  echo.close();
+});
+
+/** Sends `bytes` through the link to the echo server and waits for all of them back. */
+async function roundTrip(bytes: number): Promise<void> {
+  const socket = net.connect(Number(linkUrl.port), linkUrl.hostname);
+  await once(socket, 'connect');
+  socket.write(Buffer.alloc(bytes, 7));
+  let received = 0;
+  for await (const chunk of socket) {
+    received += (chunk as Buffer).length;
+    if (received >= bytes) break;
+  }
+  socket.destroy();
+}
+
+describe('link stats server', () => {
+  it('serves the counts the link keeps, after real traffic', async () => {
+    const before = await readLinkStats(statsUrl);
+    await roundTrip(10_000);
+    const after = await readLinkStats(statsUrl);
+    assert.equal(after.bytesUp - before.bytesUp, 10_000);
+    assert.equal(after.bytesDown - before.bytesDown, 10_000);
+    assert.equal(after.connections - before.connections, 1);
+    assert.deepEqual(
+      { up: after.bytesUp, down: after.bytesDown },
+      { up: link.stats().bytesUp, down: link.stats().bytesDown },
+    );
+  });
+
+  it('serves Prometheus counters with the same figures', async () => {
+    await roundTrip(1_234);
+    const text = await (await fetch(`${statsUrl}/metrics`)).text();
+    const { bytesUp, bytesDown } = link.stats();
+    assert.match(
+      text,
+      new RegExp(`edgeshift_link_bytes_total\\{link="test link",direction="up"\\} ${bytesUp}\\n`),
+    );
+    assert.match(
+      text,
+      new RegExp(
+        `edgeshift_link_bytes_total\\{link="test link",direction="down"\\} ${bytesDown}\\n`,
+      ),
+    );
+  });
+
+  it('answers an unknown path with the usual error shape', async () => {
+    const response = await fetch(`${statsUrl}/nope`);
+    assert.equal(response.status, 404);
+    assert.equal(typeof ((await response.json()) as { error: unknown }).error, 'string');
+  });
+});
