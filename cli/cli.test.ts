@@ -67,7 +67,7 @@ describe('edgeshift CLI', () => {
     const run = start(['--help']);
     assert.equal(await run.exit(), 0);
     const { stdout } = run.output();
-    for (const command of ['start', 'node', 'models', 'infer']) {
+    for (const command of ['start', 'bench', 'check', 'node', 'models', 'infer']) {
       assert.match(stdout, new RegExp(`^\\s+${command}\\b`, 'm'), `${command} missing from --help`);
     }
     assert.match(stdout, /Examples:/);
@@ -207,8 +207,8 @@ describe('edgeshift CLI', () => {
     }
   });
 
-  it('`start --no-serve` self-checks the zoo against in-process onnxruntime and exits 0', async () => {
-    const run = start(['start', '--port', '0', '--no-serve']);
+  it('`check --no-serve` self-checks the zoo against in-process onnxruntime and exits 0', async () => {
+    const run = start(['check', '--port', '0', '--no-serve']);
     assert.equal(await run.exit(), 0, run.output().stderr);
     const { stdout } = run.output();
     for (const name of ['mlp', 'cnn', 'gpt']) {
@@ -258,7 +258,7 @@ describe('edgeshift CLI errors a newcomer can act on', () => {
 
   for (const command of [
     ['node', '--model', 'mlp'],
-    ['start', '--no-serve'],
+    ['check', '--no-serve'],
   ]) {
     it(`\`${command[0]}\` on a port in use says so before loading any model, and suggests --port`, async () => {
       await withBusyPort(async (port) => {
@@ -280,7 +280,7 @@ describe('edgeshift CLI errors a newcomer can act on', () => {
     const { stderr } = run.output();
     assertUsageError(stderr, 'ES_UNREACHABLE');
     assert.ok(stderr.includes(url), stderr);
-    assert.match(stderr, /npm start/);
+    assert.match(stderr, /edgeshift check/);
     assert.match(stderr, /edgeshift node/);
   });
 
@@ -307,7 +307,7 @@ describe('edgeshift CLI errors a newcomer can act on', () => {
   it('a malformed flag value is a usage error, not an unexpected one', async () => {
     for (const args of [
       ['infer', 'cnn', '--batch', 'two'],
-      ['start', '--port', 'eighty'],
+      ['check', '--port', 'eighty'],
     ]) {
       const run = start(args);
       assert.notEqual(await run.exit(), 0);

@@ -9,8 +9,8 @@ import { TOKEN_ENV } from '../services/common/http/bind.ts';
 
 const HINTS: Partial<Record<ErrorCode, string>> = {
   ES_UNREACHABLE:
-    'is a node running there? Start one with `npm start` (the zoo on 127.0.0.1:8001) or ' +
-    '`edgeshift node --model <name>`, or point --url at a running node',
+    'is a node running there? Start one with `edgeshift check` (the zoo on 127.0.0.1:8001), ' +
+    '`edgeshift up` (three tiers and the router) or `edgeshift node --model <name>`, or point --url at a running node',
   ES_UNAUTHORIZED: `the node wants its token: pass --token <token> or set ${TOKEN_ENV}`,
   ES_TIMEOUT: 'the node took too long to answer; is it overloaded, or is --url the right one?',
 };

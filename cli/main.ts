@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { registerBenchCommand } from './commands/bench.ts';
+import { registerCheckCommand } from './commands/check.ts';
 import { registerEnergyCommand } from './commands/energy.ts';
 import { registerInferCommand } from './commands/infer.ts';
 import { registerModelsCommand } from './commands/models.ts';
 import { registerNodeCommand } from './commands/node.ts';
+import { registerReportCommands } from './commands/report.ts';
 import { registerRouterCommand } from './commands/router.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerUpCommand } from './commands/up.ts';
@@ -21,7 +24,11 @@ program
     'after',
     `
 Examples:
-  $ edgeshift start                              serve the zoo on :8001, self-check, keep serving
+  $ edgeshift start                              the cloud-versus-edge study on this machine (npm start)
+  $ edgeshift bench cloud-vs-edge                run a scenario: bench/scenarios/*.yaml or a file
+  $ edgeshift report results/<run>               every report of a run again, from its records
+  $ edgeshift compare results/<a> results/<b>    runs side by side, with ratios
+  $ edgeshift check                              serve the zoo on :8001, self-check, keep serving
   $ edgeshift node --tier edge --model cnn       serve one model on 127.0.0.1:8001
   $ edgeshift node --model ./my-model.onnx --runtime onnxruntime-web --port 8003
   $ edgeshift router --policy energy             place requests on the nodes of the default topology, :8000
@@ -33,6 +40,9 @@ Examples:
   );
 
 registerStartCommand(program);
+registerBenchCommand(program);
+registerReportCommands(program);
+registerCheckCommand(program);
 registerNodeCommand(program);
 registerRouterCommand(program);
 registerUpCommand(program);

@@ -60,6 +60,11 @@ export interface RunningTopology {
   readonly plan: UpPlan;
   /** What the harness records about this topology (the manifest's tiers). */
   describe(): UpDescription;
+  /**
+   * Another router over the same nodes and links, on a free port (the harness's routed
+   * phase per policy). Stopped by its own `stop()` or with the rest.
+   */
+  startRouter(settings: RouterSettings): Promise<{ url: string; stop(): Promise<void> }>;
   /** Stops every part; resolves when all have ended. Safe to call more than once. */
   stop(): Promise<void>;
   /** 'exit' (part, why): a part ended that was not asked to. */
@@ -180,21 +185,22 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
       );
       fronts.set(planned.name, link.url);
     }
-    const router = await launch(
-      {
-        kind: 'router',
-        name: 'router',
-        topology: withUrls(options.topology, fronts),
-        file: options.file,
-        baseDir: options.baseDir,
-        options: {
-          ...options.router,
-          host: plan.host,
-          port: plan.routerPort,
-          shutdownTimeoutMs: plan.shutdownTimeoutMs,
-          drainDelayMs: 0,
-        },
+    const routerSpec = (name: string, settings: RouterSettings, port: number): PartSpec => ({
+      kind: 'router',
+      name,
+      topology: withUrls(options.topology, fronts),
+      file: options.file,
+      baseDir: options.baseDir,
+      options: {
+        ...settings,
+        host: plan.host,
+        port,
+        shutdownTimeoutMs: plan.shutdownTimeoutMs,
+        drainDelayMs: 0,
       },
+    });
+    const router = await launch(
+      routerSpec('router', options.router ?? {}, plan.routerPort),
       {},
       null,
     );
@@ -206,6 +212,23 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
       plan,
       events,
       describe: () => describeTopology(plan, parts, fronts),
+      startRouter: async (settings) => {
+        const name = `router (${settings.policy ?? 'energy'})`;
+        const extra = await launch(routerSpec(name, settings, 0), {}, null);
+        const handle = handles.find((h) => h.part === extra)!;
+        let stoppedOne: Promise<void> | undefined;
+        return {
+          url: extra.url,
+          stop: () => {
+            stoppedOne ??= (async () => {
+              const at = handles.indexOf(handle);
+              if (at >= 0) handles.splice(at, 1);
+              await handle.stop().catch(() => null);
+            })();
+            return stoppedOne;
+          },
+        };
+      },
       stop: () => {
         stopped ??= stopAll();
         return stopped;

@@ -1,0 +1,122 @@
+/**
+ * A run's manifest.json: the machine (CPU and GPU models, driver, OS), the software
+ * (Node, onnxruntime, the git commit), the scenario as resolved, the seed, each tier's
+ * compute limits and link, and every meter's state: what a reader needs to trust, trace
+ * and repeat the run.
+ */
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import { packageVersion as edgeshiftVersion } from '../../cli/version.ts';
+import type { EnergySnapshot } from '../../services/energy/snapshot.ts';
+import { cpuModel, machineBusyFraction } from '../perf/serving/machine.ts';
+import type { ConstantUsed, Manifest } from '../summary/types.ts';
+
+const run = promisify(execFile);
+const REPO = new URL('../../', import.meta.url);
+
+function packageVersion(name: string): string {
+  try {
+    const pkg = createRequire(import.meta.url)(`${name}/package.json`) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function gitState(): Promise<Manifest['git']> {
+  try {
+    const options = { cwd: REPO, timeout: 5_000 };
+    const { stdout: commit } = await run('git', ['rev-parse', 'HEAD'], options);
+    const { stdout: status } = await run('git', ['status', '--porcelain'], options);
+    return { commit: commit.trim(), dirty: status.trim() !== '' };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+/** GPUs nvidia-smi lists; none where it is missing or fails. */
+async function gpus(): Promise<Manifest['machine']['gpus']> {
+  try {
+    const { stdout } = await run(
+      'nvidia-smi',
+      ['--query-gpu=name,driver_version', '--format=csv,noheader'],
+      { timeout: 5_000 },
+    );
+    return stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((line) => {
+        const [name, driver] = line.split(',').map((s) => s.trim());
+        return { name: name ?? 'unknown', driver: driver ?? null };
+      });
+  } catch {
+    return [];
+  }
+}
+
+export interface ManifestInput {
+  runId: string;
+  command: string[];
+  scenario: Manifest['scenario'];
+  seed: number;
+  tiers: Manifest['tiers'];
+  constants: ConstantUsed[];
+  notes: string[];
+}
+
+export async function collectManifest(input: ManifestInput): Promise<Manifest> {
+  const [git, gpuList, busyBefore] = await Promise.all([
+    gitState(),
+    gpus(),
+    machineBusyFraction(500),
+  ]);
+  return {
+    runId: input.runId,
+    createdAt: new Date().toISOString(),
+    command: input.command,
+    scenario: input.scenario,
+    seed: input.seed,
+    git,
+    software: {
+      node: process.version,
+      onnxruntimeNode: packageVersion('onnxruntime-node'),
+      onnxruntimeWeb: packageVersion('onnxruntime-web'),
+      edgeshift: edgeshiftVersion(),
+    },
+    machine: {
+      hostname: os.hostname(),
+      os: `${os.type()} ${os.release()}`,
+      kernel: os.version(),
+      arch: os.arch(),
+      cpuModel: cpuModel(),
+      cpus: os.availableParallelism(),
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      gpus: gpuList,
+      busyBefore,
+    },
+    tiers: input.tiers,
+    meters: [],
+    constants: input.constants,
+    notes: input.notes,
+  };
+}
+
+/** Each node's meters as its first snapshot reports them. */
+export function metersOf(
+  snapshots: ReadonlyMap<string, EnergySnapshot | { problem: string }>,
+): Manifest['meters'] {
+  const out: Manifest['meters'] = [];
+  for (const [node, snapshot] of snapshots) {
+    if ('problem' in snapshot) {
+      out.push({ node, meter: 'all', state: 'unreadable', reason: snapshot.problem });
+      continue;
+    }
+    for (const m of snapshot.meters) {
+      out.push({ node, meter: m.meter, state: m.state, reason: m.reason });
+    }
+  }
+  return out;
+}

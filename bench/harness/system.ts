@@ -1,0 +1,167 @@
+/**
+ * What a run measures: the tiers (where to send each tier's requests, where its node's
+ * energy and its link's bytes are read, its site) and how to get a router per policy.
+ * Either started here with `edgeshift up`'s factories (the local default: every part on
+ * a free port, so a run can sit beside a running `edgeshift up`), or nodes and a router
+ * that already run elsewhere, used as the topology file gives them.
+ */
+import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { loadTopology, readTopologyFile } from '../../services/router/topology/index.ts';
+import type { Site, Topology, TopologyNode } from '../../services/router/types.ts';
+import { tasksetAvailable } from '../../services/up/cpus.ts';
+import { planUp } from '../../services/up/plan.ts';
+import { type RunningTopology, startTopology } from '../../services/up/start.ts';
+import type { LoadedScenario } from '../scenario/load.ts';
+import type { Manifest } from '../summary/types.ts';
+import type { MeteredNode } from './energy-edges.ts';
+
+export interface SystemTier {
+  name: string;
+  tier: string;
+  /** Where its requests go (through its link, when it has one). */
+  url: string;
+  /** The node itself, for GET /energy (null: its energy is not read as an edgeshift node's). */
+  energyUrl: string | null;
+  linkStatsUrl: string | null;
+  models: readonly string[] | null;
+  site: Site;
+  compute: Record<string, unknown> | null;
+  link: Record<string, unknown> | null;
+}
+
+export interface SystemUnderTest {
+  tiers: SystemTier[];
+  /** A router with this policy over every tier; null when none can be had. */
+  router(
+    policy: string,
+  ): Promise<{ url: string; policy: string | null; stop(): Promise<void> } | null>;
+  /** Notes for the report: shared cores and package energy, nodes whose energy is not read. */
+  notes: string[];
+  token?: string;
+  manifestTiers(): Manifest['tiers'];
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  log: (line: string) => void;
+  seed: number;
+}
+
+function remoteTier(node: TopologyNode): SystemTier {
+  return {
+    name: node.name,
+    tier: node.tier,
+    url: node.url,
+    energyUrl: node.energy.source === 'edgeshift' ? node.url : null,
+    linkStatsUrl: null,
+    models: node.models,
+    site: node.site,
+    compute: null,
+    link: { ...node.link },
+  };
+}
+
+export async function openSystem(
+  loaded: LoadedScenario,
+  options: SystemOptions,
+): Promise<SystemUnderTest> {
+  const { scenario, topologyFile } = loaded;
+  const topology = await loadTopology(topologyFile);
+  for (const warning of topology.warnings) options.log(`note: ${warning}`);
+  const token = scenario.topology.token;
+  if (!scenario.topology.start) return attached(topology, scenario.topology.router ?? null, token);
+
+  const { value } = await readTopologyFile(topologyFile);
+  const plan = planUp(topology, {
+    cpuCount: availableParallelism(),
+    canPin: tasksetAvailable(),
+    pin: scenario.topology.pin,
+    ephemeralPorts: true,
+  });
+  const running: RunningTopology = await startTopology(plan, {
+    file: topologyFile,
+    baseDir: dirname(topologyFile),
+    topology: value,
+    mode: scenario.topology.mode,
+    // The topology's own router stays idle: each routed phase gets a router of its own.
+    router: { policy: 'energy', refreshAfterMs: 0, seed: options.seed },
+    onProgress: (line) => options.log(line),
+  });
+  const description = running.describe();
+  const byName = new Map(topology.nodes.map((n) => [n.name, n]));
+  const tiers: SystemTier[] = description.tiers.map((t) => ({
+    name: t.name,
+    tier: t.tier,
+    url: t.url,
+    energyUrl: t.nodeUrl,
+    linkStatsUrl: t.linkStatsUrl,
+    models: t.models,
+    site: byName.get(t.name)!.site,
+    compute: { ...t.compute },
+    link: t.link === null ? null : { ...t.link },
+  }));
+  tiers.push(...plan.remote.map(remoteTier));
+  const notes = [
+    `the tiers started here share this machine: ${description.cpus}`,
+    "energy of tiers on one machine is the machine's package energy split by each node's CPU time (attribution), not a separate measurement",
+  ];
+  return {
+    tiers,
+    notes,
+    ...(token === undefined ? {} : { token }),
+    router: async (policy) => {
+      const router = await running.startRouter({ policy, seed: options.seed });
+      return { url: router.url, policy, stop: router.stop };
+    },
+    manifestTiers: () => manifestTiers(tiers),
+    stop: () => running.stop(),
+  };
+}
+
+function attached(
+  topology: Topology,
+  routerUrl: string | null,
+  token: string | undefined,
+): SystemUnderTest {
+  const tiers = topology.nodes.map(remoteTier);
+  const unread = tiers.filter((t) => t.energyUrl === null).map((t) => t.name);
+  return {
+    tiers,
+    notes: [
+      'nodes and router were running before the run: their compute limits are as they were started',
+      ...(unread.length === 0
+        ? []
+        : [
+            `no edgeshift GET /energy for ${unread.join(', ')}: their joules are not measured in this run`,
+          ]),
+    ],
+    ...(token === undefined ? {} : { token }),
+    router: async () =>
+      routerUrl === null ? null : { url: routerUrl, policy: null, stop: async () => {} },
+    manifestTiers: () => manifestTiers(tiers),
+    stop: async () => {},
+  };
+}
+
+function manifestTiers(tiers: readonly SystemTier[]): Manifest['tiers'] {
+  return tiers.map((t) => ({
+    name: t.name,
+    tier: t.tier,
+    url: t.url,
+    compute: t.compute,
+    link: t.link,
+    site: t.site.name,
+  }));
+}
+
+export function meteredNodes(tiers: readonly SystemTier[], token?: string): MeteredNode[] {
+  return tiers
+    .filter((t) => t.energyUrl !== null)
+    .map((t) => ({
+      name: t.name,
+      tier: t.tier,
+      url: t.energyUrl!,
+      ...(token === undefined ? {} : { token }),
+    }));
+}
