@@ -5,6 +5,7 @@
  * and repeat the run.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { promisify } from 'node:util';
@@ -16,9 +17,15 @@ import type { ConstantUsed, Manifest } from '../summary/types.ts';
 const run = promisify(execFile);
 const REPO = new URL('../../', import.meta.url);
 
+/** From the installed package.json (read as a file: some packages' exports hide it). */
 function packageVersion(name: string): string {
   try {
-    const pkg = createRequire(import.meta.url)(`${name}/package.json`) as { version?: unknown };
+    const entry = createRequire(import.meta.url).resolve(name);
+    const root = entry.slice(
+      0,
+      entry.lastIndexOf(`node_modules/${name}/`) + `node_modules/${name}/`.length,
+    );
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

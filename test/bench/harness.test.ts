@@ -157,6 +157,8 @@ describe('edgeshift bench, in this process', () => {
       1,
     );
     assert.ok(manifest.meters.some((m) => m.meter === 'estimate' && m.state === 'working'));
+    assert.match(manifest.software.onnxruntimeNode, /^\d+\.\d+/);
+    assert.match(manifest.software.onnxruntimeWeb, /^\d+\.\d+/);
   });
 
   it('regenerates the same summary from the records', async () => {
