@@ -20,7 +20,7 @@ export function sig3(value: number): string {
   const magnitude = Math.abs(value);
   if (magnitude >= 1e-3 && magnitude < 1e3) return value.toPrecision(3);
   if (magnitude >= 1e3 && magnitude < 1e9) return Math.round(value).toLocaleString('en-US');
-  return value.toPrecision(3);
+  return value.toExponential(2);
 }
 
 export function formatNumber(value: number | null | undefined): string {

@@ -200,7 +200,7 @@ export function buildChartData(summary: Summary): ChartData {
  * Runs in the page after Chart.js: reads the JSON data block and draws each canvas
  * marked `data-chart`. Plain ES2017, no imports (the page is offline and self-contained).
  */
-export const CHART_SCRIPT = String.raw`
+export const CHART_SCRIPT = `
 (function () {
   'use strict';
   var data = JSON.parse(document.getElementById('report-data').textContent).charts;
@@ -287,7 +287,7 @@ export const CHART_SCRIPT = String.raw`
       }) },
       options: {
         scales: {
-          x: { type: 'logarithmic', title: axisTitle('latency, ms (log scale)'), ticks: { callback: logTick(tidyMs) } },
+          x: { type: 'logarithmic', title: axisTitle('latency, ms (log scale)'), ticks: { callback: logTick(tidyMs), maxRotation: 0 } },
           y: { min: 0, max: 1, title: axisTitle('fraction of requests at or below'), ticks: { callback: function (v) { return Math.round(v * 100) + '%'; } } }
         },
         interaction: { mode: 'nearest', intersect: false },
@@ -364,7 +364,7 @@ export const CHART_SCRIPT = String.raw`
         return { label: s.tier, data: s.counts, backgroundColor: s.color, stack: 'tiers', barPercentage: 1, categoryPercentage: 0.9 };
       }) },
       options: {
-        scales: { x: { stacked: true, title: axisTitle('second of the phase') }, y: { stacked: true, beginAtZero: true, title: axisTitle('requests per second') } },
+        scales: { x: { stacked: true, title: axisTitle('second of the phase'), ticks: { maxRotation: 0 } }, y: { stacked: true, beginAtZero: true, title: axisTitle('requests per second') } },
         plugins: { legend: { position: 'bottom' } }
       }
     };

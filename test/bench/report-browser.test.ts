@@ -124,7 +124,7 @@ describe('report.html in headless Chromium', () => {
     );
     const html = files.find((f) => f.endsWith('report.html'))!;
     const { page, network, errors } = await openReport(browser, html);
-    const text = await page.locator('.chart-grid').innerText();
+    const text = (await page.locator('.chart-grid').textContent()) ?? '';
     assert.match(text, /n\/a \(no latency was measured in this run\)/);
     assert.match(text, /n\/a \(no energy was measured in this run\)/);
     assert.match(text, /n\/a \(no routed phases in this run\)/);
