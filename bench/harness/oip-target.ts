@@ -139,14 +139,22 @@ export class OipTarget implements LoadTarget {
         failure:
           outcome.error === null
             ? null
-            : {
-                code: outcome.error.startsWith('overload') ? 'ES_OVERLOAD' : 'ERROR',
-                message: outcome.error,
-              },
+            : { code: failureCode(outcome.error), message: outcome.error },
         bytesOut: this.options.request.body.length,
       }),
     );
   }
+}
+
+/**
+ * A pattern's failure words as a code: `overload: ...` (its own bound), `ETIMEDOUT: ...`
+ * (a timeout, as the client's ES_TIMEOUT), or the leading errno code (`ECONNRESET: ...`).
+ */
+function failureCode(error: string): string {
+  if (error.startsWith('overload')) return 'ES_OVERLOAD';
+  const code = /^(E[A-Z0-9_]+):/.exec(error)?.[1];
+  if (code === 'ETIMEDOUT') return 'ES_TIMEOUT';
+  return code ?? 'ERROR';
 }
 
 /** performance.now() less the run's origin: the clock every record's *Ms counts on. */
