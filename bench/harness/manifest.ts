@@ -10,9 +10,10 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { packageVersion as edgeshiftVersion } from '../../cli/version.ts';
-import type { EnergySnapshot } from '../../services/energy/snapshot.ts';
+import { describeCounter } from '../../services/router/prometheus-counter.ts';
 import { cpuModel, machineBusyFraction } from '../perf/serving/machine.ts';
 import type { ConstantUsed, Manifest } from '../summary/types.ts';
+import type { EdgeReading, MeteredNode } from './energy-edges.ts';
 
 const run = promisify(execFile);
 const REPO = new URL('../../', import.meta.url);
@@ -113,15 +114,26 @@ export async function collectManifest(input: ManifestInput): Promise<Manifest> {
 
 /** Each node's meters as its first snapshot reports them. */
 export function metersOf(
-  snapshots: ReadonlyMap<string, EnergySnapshot | { problem: string }>,
+  readings: ReadonlyMap<string, EdgeReading>,
+  nodes: readonly MeteredNode[],
 ): Manifest['meters'] {
   const out: Manifest['meters'] = [];
-  for (const [node, snapshot] of snapshots) {
-    if ('problem' in snapshot) {
-      out.push({ node, meter: 'all', state: 'unreadable', reason: snapshot.problem });
+  for (const [node, reading] of readings) {
+    if ('problem' in reading) {
+      out.push({ node, meter: 'all', state: 'unreadable', reason: reading.problem });
       continue;
     }
-    for (const m of snapshot.meters) {
+    if ('scrape' in reading) {
+      const spec = nodes.find((n) => n.name === node)?.prometheus;
+      out.push({
+        node,
+        meter: `prometheus ${spec?.metric ?? 'counter'}`,
+        state: 'working',
+        reason: `${spec === undefined ? 'a counter' : describeCounter(spec)} (${spec?.provenance ?? 'external'}): ${reading.scrape.size} series read`,
+      });
+      continue;
+    }
+    for (const m of reading.meters) {
       out.push({ node, meter: m.meter, state: m.state, reason: m.reason });
     }
   }

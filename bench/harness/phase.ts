@@ -1,8 +1,9 @@
 /**
  * One measured phase: a warm-up run of the pattern (every request recorded, none
- * measured), then, between two sets of energy snapshots and link byte counts, the
- * measured run. The phase's lines go to the records as they happen: `phase-start`, the
- * requests, `phase-end` with the energy windows, link bytes, sites and stability.
+ * measured), then, between two sets of energy readings (each node's snapshot, or a
+ * scrape of its Prometheus counter) and link byte counts, the measured run. The phase's
+ * lines go to the records as they happen: `phase-start`, the requests, `phase-end` with
+ * the energy windows, link bytes, sites and stability.
  */
 import type { IdleBaseline } from '../../services/energy/window.ts';
 import type { LinkStats } from '../../services/netem/link.ts';
@@ -10,7 +11,7 @@ import { readLinkStats } from '../../services/netem/stats-server.ts';
 import type { BudgetMix } from '../load/budget-mix.ts';
 import type { Clock, LoadPattern, LoadResult, LoadTarget } from '../load/pattern.ts';
 import { stabilityOf } from '../load/stability.ts';
-import { type MeteredNode, nodeWindows, type Snapshots, snapshotAll } from './energy-edges.ts';
+import { type EdgeReadings, type MeteredNode, nodeWindows, readEdges } from './energy-edges.ts';
 import type {
   LinkBytes,
   PhaseEndLine,
@@ -126,7 +127,7 @@ export async function runPhase(plan: PhasePlan, ctx: PhaseContext): Promise<Phas
     write(line);
   };
   const [energyBefore, linksBefore] = await Promise.all([
-    snapshotAll(ctx.metered),
+    readEdges(ctx.metered),
     linkCounts(ctx.tiers),
   ]);
   const options = {
@@ -136,9 +137,8 @@ export async function runPhase(plan: PhasePlan, ctx: PhaseContext): Promise<Phas
     ...(ctx.onProgress === undefined ? {} : { onProgress: ctx.onProgress }),
   };
   const result = await plan.measured.run(plan.target(false, record), options);
-  const [energyAfter, linksAfter]: [Snapshots, Map<string, LinkStats | string>] = await Promise.all(
-    [snapshotAll(ctx.metered), linkCounts(ctx.tiers)],
-  );
+  const [energyAfter, linksAfter]: [EdgeReadings, Map<string, LinkStats | string>] =
+    await Promise.all([readEdges(ctx.metered), linkCounts(ctx.tiers)]);
 
   const served = new Map<string, number>();
   for (const r of measured) {

@@ -7,6 +7,7 @@
  * are pure functions of these lines (bench/summary), so a report can always be
  * regenerated from them.
  */
+import type { Provenance } from '../../services/energy/types.ts';
 import type { IdleBaseline, WindowResult } from '../../services/energy/window.ts';
 import type { IntensityReading, Sourced } from '../../services/router/types.ts';
 
@@ -28,8 +29,48 @@ export interface RunLine {
 
 export interface IdleLine {
   type: 'idle';
-  /** Per node name: its idle baseline, or why none. */
+  /** Per node name: its idle baseline (a CounterIdleBaseline for a Prometheus counter), or why none. */
   nodes: Record<string, { baseline: IdleBaseline | null; problem: string | null }>;
+}
+
+/**
+ * The idle baseline of a node whose energy is a Prometheus counter: no edgeshift meters
+ * (`meters` is empty), the counter's idle power over scrapes a second apart instead.
+ */
+export interface CounterIdleBaseline extends IdleBaseline {
+  counter: {
+    /** The series, as counterSeries() writes it. */
+    series: string;
+    /** Mean of the intervals' power, their sample standard deviation, and range. */
+    watts: number;
+    spread: number;
+    min: number;
+    max: number;
+  };
+}
+
+/**
+ * A node's energy over a phase from a Prometheus counter scraped at its edges (a node
+ * that is not edgeshift: Triton, a DCGM or Kepler exporter). Gross only: the counter
+ * counts what its exporter measures (a whole GPU, a container), not attributed to the node.
+ */
+export interface CounterWindow {
+  source: 'prometheus';
+  metric: string;
+  /** What was read, as describeCounter() writes it: series, unit, URL. */
+  series: string;
+  url: string;
+  joulesPerUnit: number;
+  /** The topology's provenance for the counter. */
+  provenance: Provenance;
+  /** Between the two scrapes' answers, on this process's clock. */
+  durationS: number;
+  /** Null with the NodeWindow's problem (a reset, an unmoved counter). */
+  grossJoules: number | null;
+  /** From the idle baseline; null without one. */
+  idleWatts: number | null;
+  activeJoules: number | null;
+  warnings: string[];
 }
 
 export interface PhaseStartLine {
@@ -56,6 +97,8 @@ export interface NodeWindow {
   tier: string;
   /** The window from /energy snapshots at the measured phase's edges; null with the reason. */
   window: WindowResult | null;
+  /** Instead of `window`, for a node whose energy is a Prometheus counter; absent otherwise. */
+  counter?: CounterWindow;
   problem: string | null;
   /** Successful inferences this node served in the phase (from the records). */
   inferences: number;

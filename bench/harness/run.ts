@@ -26,7 +26,7 @@ import { phaseLoad, phaseSweep, stepLoad } from '../scenario/phase-load.ts';
 import { footprintBinding } from '../summary/footprint-binding.ts';
 import { summarize } from '../summary/summarize.ts';
 import type { Manifest, Summary } from '../summary/types.ts';
-import { idleBaselines, snapshotAll } from './energy-edges.ts';
+import { idleBaselines, readEdges } from './energy-edges.ts';
 import { GenerateTarget } from './generate-target.ts';
 import { collectManifest, metersOf } from './manifest.ts';
 import { OipTarget } from './oip-target.ts';
@@ -101,7 +101,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       notes: [...system.notes, ...loaded.warnings],
     });
     const metered = meteredNodes(system.tiers, system.token);
-    manifest.meters = metersOf(await snapshotAll(metered));
+    manifest.meters = metersOf(await readEdges(metered), metered);
     await writeJson(join(dir, 'manifest.json'), manifest);
 
     const origin = performance.now();
@@ -259,7 +259,7 @@ function inputShapesFor(model: string, loaded: LoadedScenario): Record<string, n
   return pretrained?.scenarios[0]?.options.inputShapes ?? {};
 }
 
-async function encodedRequest(
+export async function encodedRequest(
   client: OipClient,
   model: string,
   loaded: LoadedScenario,

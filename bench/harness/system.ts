@@ -7,6 +7,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import {
+  describeCounter,
+  type PrometheusEnergySpec,
+} from '../../services/router/prometheus-counter.ts';
 import { loadTopology, readTopologyFile } from '../../services/router/topology/index.ts';
 import type { Site, Topology, TopologyNode } from '../../services/router/types.ts';
 import { tasksetAvailable } from '../../services/up/cpus.ts';
@@ -23,6 +27,8 @@ export interface SystemTier {
   url: string;
   /** The node itself, for GET /energy (null: its energy is not read as an edgeshift node's). */
   energyUrl: string | null;
+  /** A node that is not edgeshift: the Prometheus counter its energy is read from; else null. */
+  prometheus: PrometheusEnergySpec | null;
   linkStatsUrl: string | null;
   models: readonly string[] | null;
   site: Site;
@@ -36,7 +42,7 @@ export interface SystemUnderTest {
   router(
     policy: string,
   ): Promise<{ url: string; policy: string | null; stop(): Promise<void> } | null>;
-  /** Notes for the report: shared cores and package energy, nodes whose energy is not read. */
+  /** Notes for the report: shared cores and package energy, nodes whose energy is a counter or not read. */
   notes: string[];
   token?: string;
   manifestTiers(): Manifest['tiers'];
@@ -54,6 +60,7 @@ function remoteTier(node: TopologyNode): SystemTier {
     tier: node.tier,
     url: node.url,
     energyUrl: node.energy.source === 'edgeshift' ? node.url : null,
+    prometheus: node.energy.source === 'prometheus' ? node.energy : null,
     linkStatsUrl: null,
     models: node.models,
     site: node.site,
@@ -95,6 +102,7 @@ export async function openSystem(
     tier: t.tier,
     url: t.url,
     energyUrl: t.nodeUrl,
+    prometheus: null,
     linkStatsUrl: t.linkStatsUrl,
     models: t.models,
     site: byName.get(t.name)!.site,
@@ -105,6 +113,7 @@ export async function openSystem(
   const notes = [
     `the tiers started here share this machine: ${description.cpus}`,
     "energy of tiers on one machine is the machine's package energy split by each node's CPU time (attribution), not a separate measurement",
+    ...energyNotes(tiers),
   ];
   return {
     tiers,
@@ -125,16 +134,11 @@ function attached(
   token: string | undefined,
 ): SystemUnderTest {
   const tiers = topology.nodes.map(remoteTier);
-  const unread = tiers.filter((t) => t.energyUrl === null).map((t) => t.name);
   return {
     tiers,
     notes: [
       'nodes and router were running before the run: their compute limits are as they were started',
-      ...(unread.length === 0
-        ? []
-        : [
-            `no edgeshift GET /energy for ${unread.join(', ')}: their joules are not measured in this run`,
-          ]),
+      ...energyNotes(tiers),
     ],
     ...(token === undefined ? {} : { token }),
     router: async () =>
@@ -142,6 +146,23 @@ function attached(
     manifestTiers: () => manifestTiers(tiers),
     stop: async () => {},
   };
+}
+
+/** Nodes whose energy is a Prometheus counter, and those whose energy is not read (`source: none`). */
+function energyNotes(tiers: readonly SystemTier[]): string[] {
+  const counters = tiers.filter((t) => t.prometheus !== null);
+  const unread = tiers.filter((t) => t.energyUrl === null && t.prometheus === null);
+  return [
+    ...counters.map(
+      (t) =>
+        `${t.name} is not an edgeshift node: its energy is the Prometheus counter ${describeCounter(t.prometheus!)} (${t.prometheus!.provenance}) scraped at each phase's edges, gross joules only (what the counter covers, not attributed to the node)`,
+    ),
+    ...(unread.length === 0
+      ? []
+      : [
+          `no energy source for ${unread.map((t) => t.name).join(', ')} (energy.source: none in the topology): their joules are not measured in this run`,
+        ]),
+  ];
 }
 
 function manifestTiers(tiers: readonly SystemTier[]): Manifest['tiers'] {
@@ -156,12 +177,14 @@ function manifestTiers(tiers: readonly SystemTier[]): Manifest['tiers'] {
 }
 
 export function meteredNodes(tiers: readonly SystemTier[], token?: string): MeteredNode[] {
-  return tiers
-    .filter((t) => t.energyUrl !== null)
-    .map((t) => ({
-      name: t.name,
-      tier: t.tier,
-      url: t.energyUrl!,
-      ...(token === undefined ? {} : { token }),
-    }));
+  return tiers.flatMap((t): MeteredNode[] => {
+    // The exporter gets the counter's own token (spec.token), never the nodes' one.
+    if (t.prometheus !== null) {
+      return [{ name: t.name, tier: t.tier, url: t.url, prometheus: t.prometheus }];
+    }
+    if (t.energyUrl === null) return [];
+    return [
+      { name: t.name, tier: t.tier, url: t.energyUrl, ...(token === undefined ? {} : { token }) },
+    ];
+  });
 }

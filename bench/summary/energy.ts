@@ -3,11 +3,13 @@
  * meter of the window added up (a CPU meter and a GPU meter measure different parts of
  * the machine; the estimate meter runs only when RAPL does not), each meter's total over
  * its total domains, gross, active (less the idle baseline) and attributed (the node's
- * share by CPU time, for CPU domains) side by side.
+ * share by CPU time, for CPU domains) side by side. A node that is not edgeshift has a
+ * Prometheus counter's window instead: gross, and active where the idle baseline gives
+ * the counter's idle power, never attributed.
  */
 import type { Provenance } from '../../services/energy/types.ts';
 import type { WindowMeterResult } from '../../services/energy/window.ts';
-import type { NodeWindow } from '../harness/records.ts';
+import type { CounterWindow, NodeWindow } from '../harness/records.ts';
 import type { EnergyPerInference } from './types.ts';
 
 function sum(values: Array<number | null>): number | null {
@@ -26,7 +28,34 @@ function attributedOf(meter: WindowMeterResult): number | null {
   return sum(domains.map((d) => d.attributedJoules));
 }
 
+function counterPerInference(w: NodeWindow, c: CounterWindow): EnergyPerInference {
+  const per = (joules: number | null) =>
+    joules === null || w.inferences === 0 ? null : joules / w.inferences;
+  const measured = c.grossJoules !== null;
+  const idle =
+    c.idleWatts === null
+      ? 'no idle baseline of the counter, so no active figure'
+      : `active: less its idle ${c.idleWatts.toFixed(3)} W`;
+  return {
+    node: w.node,
+    tier: w.tier,
+    inferences: w.inferences,
+    durationS: c.durationS,
+    meter: `prometheus ${c.metric}`,
+    provenance: measured ? [c.provenance] : [],
+    grossJ: per(c.grossJoules),
+    activeJ: per(c.activeJoules),
+    attributedJ: null,
+    valid: measured,
+    warnings: c.warnings,
+    note:
+      w.problem ??
+      `a counter read from Prometheus: ${c.series} (${c.provenance}); gross only: what the counter covers, not attributed to the node; ${idle}`,
+  };
+}
+
 export function energyPerInference(w: NodeWindow): EnergyPerInference {
+  if (w.counter !== undefined) return counterPerInference(w, w.counter);
   const base = {
     node: w.node,
     tier: w.tier,

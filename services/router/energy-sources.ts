@@ -11,7 +11,8 @@
  *   it is attributed, else its gross joules.
  * - `prometheus`: a counter on a metrics page (Triton's `nv_energy_consumption`, DCGM
  *   exporter's `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`, Kepler's `*_joules_total`): the
- *   matching samples summed, times `joulesPerUnit`, differenced between scrapes.
+ *   matching samples summed, times `joulesPerUnit`, differenced between scrapes
+ *   (prometheus-counter.ts, which the benchmark harness reads them with too).
  * - `none`: nothing measured; the router uses the topology's prior.
  *
  * A window that cannot be trusted gives no figure and says why in `status()`: the
@@ -23,14 +24,20 @@
  * keeps its previous estimate, and its share of the window waits for the next windows
  * until it has that many.
  */
-import { Agent, request } from 'undici';
 import { createOipClient, type OipClient } from '../common/client/client.ts';
 import { EdgeshiftError } from '../common/errors.ts';
 import type { EnergySnapshot } from '../energy/snapshot.ts';
 import type { Provenance } from '../energy/types.ts';
 import type { WindowResult } from '../energy/window.ts';
 import { windowBetween } from '../energy/window-between.ts';
-import { parsePrometheusText, selectSamples } from './prometheus-text.ts';
+import {
+  type CounterScrape,
+  counterIncrease,
+  counterScrapeOf,
+  createMetricsFetcher,
+  describeCounter,
+  type PrometheusEnergySpec,
+} from './prometheus-counter.ts';
 import type { JoulesEstimate, NodeEnergySpec, ServedCounts } from './types.ts';
 
 export const ENERGY_SOURCE_DEFAULTS = Object.freeze({
@@ -204,25 +211,6 @@ function checkUrl(url: string, what: string): void {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw configError(`${what} must be http: or https:, got ${url}`);
   }
-}
-
-/** A body read to its end, refused past `maxBytes`. */
-async function readCapped(
-  body: AsyncIterable<unknown> & { destroy(): unknown },
-  maxBytes: number,
-  url: string,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new Error(`${url} answered more than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function looksLikeSnapshot(value: unknown): value is EnergySnapshot {
@@ -423,126 +411,55 @@ function snapshotReader(options: EnergySourceOptions): Reader<EnergySnapshot> {
   };
 }
 
-type PrometheusSpec = Extract<NodeEnergySpec, { source: 'prometheus' }>;
-
-/** Matched series, by name and labels, and their values in the counter's unit. */
-type Scrape = ReadonlyMap<string, number>;
-
-function seriesKey(name: string, labels: Readonly<Record<string, string>>): string {
-  const sorted = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(labels[k])}`);
-  return `${name}{${sorted.join(',')}}`;
-}
-
-function prometheusReader(spec: PrometheusSpec, options: EnergySourceOptions): Reader<Scrape> {
-  const wanted = Object.entries(spec.labels)
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-    .join(',');
-  const series = `${spec.metric}${wanted ? `{${wanted}}` : ''}`;
-  const unit = spec.joulesPerUnit === 1 ? '' : ` x ${spec.joulesPerUnit} J`;
-  const description = `${series}${unit} at ${spec.url}`;
-  // Never the node's token: the exporter is another server.
-  const token = spec.token;
-  let agent: Agent | null = null;
-  const fetchText =
-    options.fetchText ??
-    (async (signal: AbortSignal) => {
-      const timeoutMs = ENERGY_SOURCE_DEFAULTS.timeoutMs;
-      agent ??= new Agent({
-        connect: { timeout: timeoutMs },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      const headers: Record<string, string> = {
-        accept:
-          'text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1',
-      };
-      if (token !== undefined) headers.authorization = `Bearer ${token}`;
-      let response: Awaited<ReturnType<typeof request>>;
-      const limit = AbortSignal.timeout(timeoutMs);
-      try {
-        response = await request(spec.url, {
-          dispatcher: agent,
-          headers,
-          signal: AbortSignal.any([signal, limit]),
-        });
-      } catch (error) {
-        if (limit.aborted && !signal.aborted) {
-          throw new Error(`${spec.url}: no answer within ${timeoutMs} ms`);
-        }
-        throw error;
-      }
-      if (response.statusCode !== 200) {
-        await response.body.dump().catch(() => {});
-        throw new Error(`${spec.url} answered ${response.statusCode}`);
-      }
-      return readCapped(response.body, ENERGY_SOURCE_DEFAULTS.maxScrapeBytes, spec.url);
-    });
+function prometheusReader(
+  spec: PrometheusEnergySpec,
+  options: EnergySourceOptions,
+): Reader<CounterScrape> {
+  const description = describeCounter(spec);
+  const fetcher =
+    options.fetchText === undefined
+      ? createMetricsFetcher(spec, {
+          timeoutMs: ENERGY_SOURCE_DEFAULTS.timeoutMs,
+          maxBytes: ENERGY_SOURCE_DEFAULTS.maxScrapeBytes,
+        })
+      : null;
+  const fetchText = options.fetchText ?? ((signal: AbortSignal) => fetcher!.fetchText(signal));
   return {
     description,
     async take(signal) {
-      const samples = selectSamples(
-        parsePrometheusText(await fetchText(signal)),
-        spec.metric,
-        spec.labels,
-      );
-      if (samples.length === 0) throw new Error(`${spec.url} has no sample of ${series}`);
-      const out = new Map<string, number>();
-      for (const s of samples) {
-        const key = seriesKey(s.name, s.labels);
-        if (!Number.isFinite(s.value)) throw new Error(`${spec.url}: ${key} is ${s.value}`);
-        if (out.has(key)) throw new Error(`${spec.url}: ${key} appears twice`);
-        out.set(key, s.value);
-      }
-      return out;
+      return counterScrapeOf(await fetchText(signal), spec);
     },
     between(a, b, _inferences, routerS) {
-      const discarded = (reason: string): Judged => ({
-        outcome: 'discarded',
-        reason,
-        joules: null,
-        durationS: routerS,
-        warnings: [],
-      });
-      const changed = [...a.keys()].some((k) => !b.has(k)) || [...b.keys()].some((k) => !a.has(k));
-      if (changed) {
-        return discarded(
-          `the matching series changed between the scrapes (${a.size} before, ${b.size} now): a window needs the same ones at both edges`,
-        );
+      const increase = counterIncrease(spec, a, b);
+      if (increase.kind === 'moved') {
+        return {
+          outcome: 'closed',
+          joules: increase.joules,
+          durationS: routerS,
+          provenance: [spec.provenance],
+          source: `Prometheus ${description} (${spec.provenance})`,
+          warnings: [],
+        };
       }
-      let units = 0;
-      for (const [key, value] of b) {
-        const before = a.get(key)!;
-        if (value < before) {
-          return discarded(
-            `${key} went down from ${before} to ${value} (a counter reset: the exporter, or what it reads, restarted)`,
-          );
-        }
-        units += value - before;
-      }
-      if (units === 0) {
+      if (increase.kind === 'unmoved') {
         return {
           outcome: 'kept-open',
-          reason: `${series} has not changed since the previous scrape (the exporter updates it less often): kept open`,
+          reason: `${increase.reason}: kept open`,
           joules: 0,
           durationS: routerS,
           warnings: [],
         };
       }
       return {
-        outcome: 'closed',
-        joules: units * spec.joulesPerUnit,
+        outcome: 'discarded',
+        reason: increase.reason,
+        joules: null,
         durationS: routerS,
-        provenance: [spec.provenance],
-        source: `Prometheus ${description} (${spec.provenance})`,
         warnings: [],
       };
     },
     async close() {
-      const owned = agent;
-      agent = null;
-      await owned?.close();
+      await fetcher?.close();
     },
   };
 }
