@@ -2,6 +2,7 @@
 import type { Manifest, Summary } from '../summary/types.ts';
 import { type Block, facts, heading, keyValues, listOr, paragraph, table } from './document.ts';
 import { formatFraction, formatNumber, na } from './format.ts';
+import { generationTable } from './generation.ts';
 import { phaseBlocks } from './phase-details.ts';
 import { comparisonBlocks, LATENCY_BASIS, summaryTable } from './tables.ts';
 
@@ -112,6 +113,8 @@ export function buildDocument(summary: Summary, manifest: Manifest): ReportDocum
     ...summaryTable(summary, 'tier'),
     heading(2, 'Per policy'),
     ...summaryTable(summary, 'policy'),
+    heading(2, 'Generation per tier'),
+    ...generationTable(summary),
     heading(2, 'Cloud to edge and device'),
     ...comparisonBlocks(summary),
     { kind: 'charts' },

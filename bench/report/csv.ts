@@ -4,6 +4,7 @@
  * Numbers are written in full; an unknown figure is an empty field, never 0.
  */
 import type { Figure, Footprint, PhaseSummary, Summary } from '../summary/types.ts';
+import { type GenerationRow, generationOf } from './generation.ts';
 import { energyOnTier, type TierEnergy, tiersOfPhase } from './lookup.ts';
 
 type Value = string | number | boolean | null | undefined;
@@ -22,6 +23,7 @@ interface RowContext {
   tier: string | null;
   energy: TierEnergy | null;
   footprint: Footprint | undefined;
+  generation: GenerationRow | null;
 }
 
 type Column = [name: string, value: (row: RowContext) => Value];
@@ -31,6 +33,13 @@ const figureColumns = (name: string, pick: (fp: Footprint) => Figure): Column[] 
   [`${name}_unit`, (r) => (r.footprint ? pick(r.footprint).unit : null)],
   [`${name}_basis`, (r) => (r.footprint ? pick(r.footprint).basis : null)],
   [`${name}_source`, (r) => (r.footprint ? pick(r.footprint).source : null)],
+];
+
+const generationFigureColumns = (name: string, pick: (g: GenerationRow) => Figure): Column[] => [
+  [name, (r) => (r.generation ? pick(r.generation).value : null)],
+  [`${name}_unit`, (r) => (r.generation ? pick(r.generation).unit : null)],
+  [`${name}_basis`, (r) => (r.generation ? pick(r.generation).basis : null)],
+  [`${name}_source`, (r) => (r.generation ? pick(r.generation).source : null)],
 ];
 
 const bytes = (r: RowContext) => (r.tier === null ? undefined : r.phase.bytesPerInference[r.tier]);
@@ -76,6 +85,16 @@ export const CSV_COLUMNS: readonly Column[] = [
   ['per1000_water_l', (r) => r.footprint?.per1000.waterL],
   ['bytes_up_per_inference', (r) => bytes(r)?.up],
   ['bytes_down_per_inference', (r) => bytes(r)?.down],
+  // Generative phases only (bench/report/generation.ts); empty on every other row.
+  ['gen_tokens', (r) => r.generation?.tokens],
+  ['gen_ttft_p50_ms', (r) => r.generation?.ttftMs.p50],
+  ['gen_ttft_p99_ms', (r) => r.generation?.ttftMs.p99],
+  ['gen_tpot_p50_ms', (r) => r.generation?.tpotMs.p50],
+  ['gen_tpot_p99_ms', (r) => r.generation?.tpotMs.p99],
+  ['gen_tokens_per_s', (r) => r.generation?.tokensPerS],
+  ...generationFigureColumns('gen_j_per_token', (g) => g.joulesPerToken),
+  ...generationFigureColumns('gen_per1000_tokens_carbon_g', (g) => g.carbonGPer1000Tokens),
+  ...generationFigureColumns('gen_per1000_tokens_water_l', (g) => g.waterLPer1000Tokens),
 ];
 
 /** The rows' contexts: each phase once per tier it touched (once with no tier if none). */
@@ -88,6 +107,7 @@ function rowContexts(summary: Summary): RowContext[] {
       tier,
       energy: tier === null ? null : energyOnTier(phase, tier),
       footprint: tier === null ? undefined : phase.footprint[tier],
+      generation: generationOf(phase),
     }));
   });
 }

@@ -4,6 +4,7 @@
  * requests (after each phase's warm-up) count; latency percentiles are of the requests
  * answered successfully, from each one's scheduled send time.
  */
+import { weakestProvenance } from '../footprint/it-energy.ts';
 import type {
   PhaseEndLine,
   PhaseStartLine,
@@ -16,6 +17,7 @@ import type {
 import { findKnee } from '../load/sweep.ts';
 import { energyPerInference } from './energy.ts';
 import { cdfOf, percentilesOf } from './latency.ts';
+import { tokenFootprint } from './per-token.ts';
 import type {
   EnergyPerInference,
   Footprint,
@@ -186,12 +188,20 @@ function summarizePhase(p: PhaseLines, run: RunLine, options: SummarizeOptions):
       joulesPerToken: {
         value: perInference === null || tokens === 0 ? null : (perInference * ok.length) / tokens,
         unit: 'J/token',
-        basis: e?.provenance[0] ?? 'assumed',
+        basis:
+          e === undefined || e.provenance.length === 0
+            ? 'assumed'
+            : weakestProvenance(e.provenance),
         source:
           e === undefined
             ? 'no energy window for this node'
             : `the node's ${e.attributedJ !== null ? 'attributed' : e.activeJ !== null ? 'active' : 'gross'} joules over the phase (${e.meter ?? 'no meter'}) / generated tokens`,
       },
+      per1000Tokens: tokenFootprint(
+        e === undefined ? undefined : footprint[e.tier],
+        ok.length,
+        tokens,
+      ),
     };
   }
   return summary;

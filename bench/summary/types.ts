@@ -123,7 +123,19 @@ export interface PhaseSummary {
     tpotMs: LatencyPercentiles;
     tokens: number;
     joulesPerToken: Figure;
+    per1000Tokens: TokenFootprint;
   };
+}
+
+/**
+ * A generative phase's footprint per 1,000 generated tokens, derived: the tier's figure
+ * per 1,000 inferences x requests / tokens (bench/summary/per-token.ts).
+ */
+export interface TokenFootprint {
+  /** Operational (location-based) carbon. */
+  carbonG: Figure;
+  /** On-site water plus the grid's. */
+  waterL: Figure;
 }
 
 /** A row of the per-tier table (tier phases) or the per-policy table (routed phases). */

@@ -61,7 +61,7 @@ export function registerBenchCommand(program: Command): void {
     )
     .argument(
       '[scenario]',
-      'a preset of bench/scenarios/ (default, cloud-vs-edge) or a scenario file (docs/harness.md)',
+      'a preset of bench/scenarios/ (default, cloud-vs-edge, generate) or a scenario file (docs/harness.md)',
       DEFAULT_SCENARIO_PATH,
     )
     .option('-o, --results <dir>', 'where run folders go', 'results')
@@ -72,6 +72,7 @@ export function registerBenchCommand(program: Command): void {
 Examples:
   $ edgeshift bench                         the default scenario (what npm start runs)
   $ edgeshift bench cloud-vs-edge           the cloud-versus-edge footprint table
+  $ edgeshift bench generate                gpt per tier: time to first token, per output token, joules per token
   $ edgeshift bench ./my-scenario.yaml -o /data/runs
 `,
     )

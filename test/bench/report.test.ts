@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { formatJoules, formatMs, sig3 } from '../../bench/report/format.ts';
+import { formatJoules, formatMs, formatNumber, sig3 } from '../../bench/report/format.ts';
 import { inlineJson, inlineScript, loadChartJs } from '../../bench/report/html.ts';
 import {
   renderCsv,
@@ -15,10 +15,12 @@ import {
 import { paretoFront } from '../../bench/report/pareto.ts';
 import type { Summary } from '../../bench/summary/types.ts';
 import {
+  buildGenerationSummary,
   buildManifest,
   buildSparseManifest,
   buildSparseSummary,
   buildSummary,
+  GENERATE_DEVICE,
 } from './fixtures/summary.ts';
 
 /** A strict RFC 4180 parser: CRLF records, quoted fields, `""` inside quotes. */
@@ -172,6 +174,53 @@ describe('report.md', () => {
     assert.match(md, /\| Water L per 1,000 \|.*\| -63\.8% \|/);
   });
 
+  it('has the generation table, one row per generative phase, with its sources', () => {
+    assert.match(md, /## Generation per tier\n/);
+    assert.match(
+      md,
+      /\| Tier \| Node \| Requests \| Tokens \| TTFT p50 ms \| TTFT p99 ms \| TPOT p50 ms \| TPOT p99 ms \| Tokens \/s \| J\/token \| J basis \| gCO2e\/1k tokens \| Water L\/1k tokens \|/,
+    );
+    // 60 requests x 24.1 mJ / 960 tokens = 1.51 mJ a token; 960 tokens / 20 s = 48.0 /s.
+    const device = summary.phases.find((p) => p.phase === 'generate-device')!.generate!;
+    const { requests, tokens, durationS, attributedJ } = GENERATE_DEVICE;
+    assert.equal(device.joulesPerToken.value, (attributedJ * requests) / tokens);
+    const carbon = formatNumber(device.per1000Tokens.carbonG.value);
+    const water = formatNumber(device.per1000Tokens.waterL.value);
+    assert.ok(
+      md.includes(
+        `| device | device | 60 | 960 | 3.100 | 6.400 | 1.220 | 2.050 | ${formatNumber(tokens / durationS)} | 1.51 mJ | estimated | ${carbon} | ${water} |`,
+      ),
+    );
+    // Derived from the footprint per 1,000 inferences, spread over the tokens.
+    const fp = summary.phases.find((p) => p.phase === 'generate-device')!.footprint['device']!;
+    assert.ok(
+      Math.abs(device.per1000Tokens.carbonG.value! - (fp.per1000.carbonG! * requests) / tokens) <
+        1e-15,
+    );
+    assert.match(
+      md,
+      /\| edge \| edge \| 40 \| 2,560 \| 48\.20 \| 91\.50 \| 13\.40 \| 19\.80 \| 128 \| n\/a \| counter \| n\/a \| n\/a \|/,
+    );
+    for (const p of summary.phases.filter((x) => x.generate !== undefined)) {
+      const g = p.generate!;
+      assert.ok(md.includes(`(phase ${p.phase}): J/token`), p.phase);
+      assert.ok(md.includes(g.joulesPerToken.source), p.phase);
+      assert.ok(
+        md.includes(
+          `gCO2e/1k tokens${g.per1000Tokens.carbonG.value === null ? ' n/a' : ''} (derived): ${g.per1000Tokens.carbonG.source}`,
+        ),
+      );
+      assert.ok(
+        md.includes(
+          `water L/1k tokens${g.per1000Tokens.waterL.value === null ? ' n/a' : ''} (derived): ${g.per1000Tokens.waterL.source}`,
+        ),
+      );
+    }
+    // The section sits with the other run-at-a-glance tables, before the phases.
+    assert.ok(md.indexOf('## Generation per tier') < md.indexOf('## Phases'));
+    assert.ok(md.indexOf('## Per policy') < md.indexOf('## Generation per tier'));
+  });
+
   it('escapes a | inside a table cell', () => {
     const odd = buildSummary();
     odd.phases[0]!.errorsByCode = { 'http 500 a|b': 1 };
@@ -189,8 +238,8 @@ describe('summary.csv', () => {
 
   it('parses back as RFC 4180, one row per phase and tier', () => {
     assert.ok(csv.endsWith('\r\n'));
-    // 3 tier phases, two routed phases on 3 tiers each, one generation phase.
-    assert.equal(rows.length, 3 + 3 + 3 + 1);
+    // 3 tier phases, two routed phases on 3 tiers each, two generation phases.
+    assert.equal(rows.length, 3 + 3 + 3 + 2);
     for (const row of rows) assert.equal(row.length, header!.length);
     for (const name of [
       'gross_j_per_inference',
@@ -222,6 +271,38 @@ describe('summary.csv', () => {
     assert.equal(generate[column('it_j_basis')], 'counter');
     const routed = rowOf('routed-latency', 'edge');
     assert.equal(routed[column('tier_requests')], '1514');
+  });
+
+  it('has the generation figures on generative rows only, each with its basis', () => {
+    const device = rowOf('generate-device', 'device');
+    const g = summary.phases.find((p) => p.phase === 'generate-device')!.generate!;
+    assert.equal(Number(device[column('gen_tokens')]), 960);
+    assert.equal(Number(device[column('gen_ttft_p50_ms')]), 3.1);
+    assert.equal(Number(device[column('gen_tpot_p99_ms')]), 2.05);
+    assert.equal(Number(device[column('gen_tokens_per_s')]), 48);
+    assert.equal(Number(device[column('gen_j_per_token')]), g.joulesPerToken.value);
+    assert.equal(device[column('gen_j_per_token_basis')], 'estimated');
+    assert.equal(device[column('gen_j_per_token_source')], g.joulesPerToken.source);
+    assert.equal(
+      Number(device[column('gen_per1000_tokens_carbon_g')]),
+      g.per1000Tokens.carbonG.value,
+    );
+    assert.equal(device[column('gen_per1000_tokens_carbon_g_basis')], 'derived');
+    assert.equal(
+      Number(device[column('gen_per1000_tokens_water_l')]),
+      g.per1000Tokens.waterL.value,
+    );
+    const edge = rowOf('generate-edge', 'edge');
+    assert.equal(edge[column('gen_j_per_token')], '', 'unknown, not 0');
+    assert.equal(edge[column('gen_j_per_token_basis')], 'counter');
+    const tier = rowOf('tier-device', 'device');
+    for (const name of [
+      'gen_tokens',
+      'gen_ttft_p50_ms',
+      'gen_j_per_token',
+      'gen_j_per_token_basis',
+    ])
+      assert.equal(tier[column(name)], '', name);
   });
 });
 
@@ -281,6 +362,9 @@ describe('report.html', async () => {
 
   it('has the same tables as the markdown, escaped', () => {
     assert.ok(html.includes('<th>Tier</th><th>Phase</th>'));
+    assert.ok(html.includes('<h2 id="generation-per-tier">Generation per tier</h2>'));
+    assert.ok(html.includes('<th>Tier</th><th>Node</th><th class="num">Requests</th>'));
+    assert.ok(html.includes('<td class="num">1.51 mJ</td><td>estimated</td>'));
     assert.ok(
       html.includes('estimate cpu (estimated: &quot;TDP x utilisation&quot;, CCF AWS average)'),
     );
@@ -295,6 +379,7 @@ describe('a run that measured almost nothing', () => {
   it('renders every report, saying n/a and why', async () => {
     const md = renderMarkdown(summary, manifest);
     assert.ok(md.includes('n/a (no routed phases in this run)'));
+    assert.ok(md.includes('n/a (no generative phases in this run)'));
     assert.ok(md.includes('n/a (no energy window for this phase)'));
     assert.ok(md.includes('n/a (no device tier row in this run)'));
     assert.ok(md.includes('n/a (not a git checkout)'));
@@ -362,6 +447,38 @@ describe('the terminal table', () => {
     assert.match(rows[4]!, /^policy\s+p50 ms/);
     assert.ok(lines.includes('J/inference basis: ctr counter, est estimated, der derived'));
     assert.equal(lines.at(-1), 'report: /results/run/report.html');
+  });
+
+  it('has the generation table under it, in columns of its own', () => {
+    const lines = renderTerminalTable(buildSummary(), 'report.html');
+    const start = lines.findIndex((l) => l.startsWith('generate '));
+    assert.ok(start > 0 && lines[start - 1] === '', 'after a blank line');
+    const table = lines.slice(start, lines.indexOf('', start));
+    assert.equal(table.length, 2 + 2, 'header, rule, two generative phases');
+    assert.equal(new Set(table.map((l) => l.length)).size, 1, 'every line as wide');
+    assert.match(
+      table[0]!,
+      /^generate\s+tokens\s+TTFT p50\s+TTFT p99\s+TPOT p50\s+TPOT p99\s+tok\/s\s+J\/token\s+gCO2e\/1kt\s+water L\/1kt$/,
+    );
+    assert.match(
+      table[3]!,
+      /^device\s+960\s+3\.100\s+6\.400\s+1\.220\s+2\.050\s+48\.0\s+1\.51 mJ est\s+1\.72e-4\s+8\.86e-7$/,
+    );
+    assert.match(
+      table[2]!,
+      /^edge\s+2,560\s+48\.20\s+91\.50\s+13\.40\s+19\.80\s+128\s+n\/a ctr\s+n\/a\s+n\/a$/,
+    );
+    assert.ok(lines.includes('J/token basis: ctr counter, est estimated'));
+    assert.ok(lines.some((l) => l.startsWith('generate: TTFT and TPOT in ms')));
+  });
+
+  it('prints the generation table for a run of generative phases alone', () => {
+    const lines = renderTerminalTable(buildGenerationSummary(), 'report.html');
+    assert.ok(!lines.some((l) => l.includes('no tier phases')), lines.join('\n'));
+    assert.match(lines[0]!, /^generate\s+tokens\s+TTFT p50/);
+    assert.match(lines[3]!, /^device\s+960\s/);
+    assert.ok(!lines.some((l) => l.startsWith('J/inference basis')));
+    assert.equal(lines.at(-1), 'report: report.html');
   });
 
   it('shows n/a for a run without figures', () => {
