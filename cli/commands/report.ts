@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { type ComparedRun, compareRuns } from '../../bench/compare/compare-runs.ts';
+import { checkRepeat, formatRepeat, type RepeatRun } from '../../bench/compare/repeatability.ts';
 import { reportRun } from '../../bench/harness/run.ts';
 import { renderTerminalTable } from '../../bench/report/index.ts';
 import type { Manifest } from '../../bench/summary/types.ts';
@@ -50,6 +51,7 @@ export function registerReportCommands(program: Command): void {
         throw new EdgeshiftError('ES_CONFIG', 'give two or more run folders to compare');
       }
       const compared: ComparedRun[] = [];
+      const repeats: RepeatRun[] = [];
       for (const run of runs) {
         const dir = resolve(run);
         const manifest = await readManifest(dir);
@@ -60,7 +62,15 @@ export function registerReportCommands(program: Command): void {
           summary,
           machine: `${manifest.machine.cpuModel}, ${manifest.machine.cpus} CPUs${manifest.machine.gpus.length > 0 ? `, ${manifest.machine.gpus.map((g) => g.name).join(', ')}` : ''}`,
         });
+        repeats.push({ name: basename(dir), summary, manifest });
       }
       for (const line of compareRuns(compared)) console.log(line);
+      // Runs of one scenario: does the later one repeat the first, and if not, why not.
+      const [first, ...later] = repeats;
+      for (const run of later) {
+        if (run.summary.scenario !== first!.summary.scenario) continue;
+        console.log('');
+        for (const line of formatRepeat(checkRepeat(first!, run))) console.log(line);
+      }
     });
 }
