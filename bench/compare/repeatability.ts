@@ -2,8 +2,9 @@
  * Whether a run repeats: the same scenario run again on the same machine should agree
  * with the first within 3% on latency p50 and 5% on joules per inference, row by row of
  * the per-tier and per-policy tables. Where a row does not, the reasons this module can
- * see in the runs' own records are listed beside it: a busy machine, an unstable phase,
- * an energy figure that is an estimate, too few inferences, a different setup.
+ * see in the runs' own records are listed beside it: a busy machine, CPU time stolen by
+ * the hypervisor, runs hours apart, an unstable phase, a router that placed requests
+ * differently, an energy figure that is an estimate, too few inferences, a different setup.
  */
 import type { Manifest, Summary, TableRow } from '../summary/types.ts';
 
@@ -19,6 +20,24 @@ export const BUSY_BEFORE_LIMIT = 0.15;
 
 /** Fewer inferences than this behind a J/inference: one slow request moves it by more than 1%. */
 export const FEW_INFERENCES = 100;
+
+/**
+ * A routed row's tiers differ by more than this share of its requests between the runs:
+ * the router decided differently, so the row measures a different mix of tiers.
+ */
+export const PLACEMENT_SHIFT = 0.05;
+
+/**
+ * Above this share of CPU time stolen by the hypervisor during a run, other guests on the
+ * host took enough of its cores to move a millisecond-scale p50 by more than 3%.
+ */
+export const STEAL_LIMIT = 0.02;
+
+/**
+ * Runs further apart than this may not see the same machine: a shared VM's speed drifts
+ * over hours with its neighbours' load, which no counter inside the guest shows.
+ */
+export const HOURS_APART_LIMIT = 1;
 
 export interface RepeatRun {
   name: string;
@@ -78,9 +97,62 @@ function busyReasons(runs: readonly RepeatRun[]): string[] {
   return out;
 }
 
+function stealReasons(runs: readonly RepeatRun[]): string[] {
+  const out: string[] = [];
+  for (const run of runs) {
+    const steal = run.manifest.machine.stealDuring;
+    if (steal !== undefined && steal !== null && steal > STEAL_LIMIT) {
+      out.push(
+        `${run.name}: the hypervisor took ${(steal * 100).toFixed(1)}% of the CPU time during the run (steal; over ${STEAL_LIMIT * 100}%)`,
+      );
+    }
+  }
+  return out;
+}
+
+function apartReason(first: RepeatRun, second: RepeatRun): string[] {
+  const hours =
+    Math.abs(Date.parse(second.manifest.createdAt) - Date.parse(first.manifest.createdAt)) /
+    3_600_000;
+  if (!Number.isFinite(hours) || hours <= HOURS_APART_LIMIT) return [];
+  return [
+    `the runs started ${hours.toFixed(1)} h apart: a shared machine's speed drifts over hours with its neighbours' load, which no counter here shows; repeat them back to back`,
+  ];
+}
+
 function inferencesOf(summary: Summary, row: TableRow): number | null {
   const phase = summary.phases.find((p) => p.phase === row.phase);
   return phase === undefined ? null : phase.ok;
+}
+
+function placementsOf(summary: Summary, row: TableRow): Record<string, number> | null {
+  const phase = summary.phases.find((p) => p.phase === row.phase);
+  return phase === undefined || phase.kind !== 'routed' ? null : phase.placements;
+}
+
+function shares(placements: Record<string, number>): Map<string, number> {
+  const total = Object.values(placements).reduce((sum, n) => sum + n, 0);
+  return new Map(Object.entries(placements).map(([tier, n]) => [tier, total > 0 ? n / total : 0]));
+}
+
+function describeMix(placements: Record<string, number>): string {
+  const entries = [...shares(placements)].sort((x, y) => y[1] - x[1]);
+  return entries.map(([tier, share]) => `${tier} ${(share * 100).toFixed(0)}%`).join(', ');
+}
+
+function placementReason(first: RepeatRun, second: RepeatRun, a: TableRow, b: TableRow) {
+  const pa = placementsOf(first.summary, a);
+  const pb = placementsOf(second.summary, b);
+  if (pa === null || pb === null) return null;
+  const sa = shares(pa);
+  const sb = shares(pb);
+  const tiers = new Set([...sa.keys(), ...sb.keys()]);
+  const shift = Math.max(
+    0,
+    ...[...tiers].map((t) => Math.abs((sa.get(t) ?? 0) - (sb.get(t) ?? 0))),
+  );
+  if (shift <= PLACEMENT_SHIFT) return null;
+  return `the router placed requests differently (${first.name}: ${describeMix(pa)}; ${second.name}: ${describeMix(pb)}), so the row measures a different mix of tiers`;
 }
 
 function rowReasons(
@@ -92,6 +164,8 @@ function rowReasons(
   joulesMissed: boolean,
 ): string[] {
   const out: string[] = [];
+  const placement = placementReason(first, second, a, b);
+  if (placement !== null) out.push(placement);
   for (const [run, row] of [
     [first, a],
     [second, b],
@@ -129,7 +203,11 @@ function rowReasons(
 /** Each row of `second` against the same row of `first`. */
 export function checkRepeat(first: RepeatRun, second: RepeatRun): RepeatCheck {
   const rowsOf = (s: Summary) => [...s.tiers, ...s.policies];
-  const busy = busyReasons([first, second]);
+  const busy = [
+    ...busyReasons([first, second]),
+    ...stealReasons([first, second]),
+    ...apartReason(first, second),
+  ];
   const rows: RepeatRow[] = [];
   for (const a of rowsOf(first.summary)) {
     const b = rowsOf(second.summary).find((r) => r.label === a.label);

@@ -104,6 +104,7 @@ export async function collectManifest(input: ManifestInput): Promise<Manifest> {
       memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
       gpus: gpuList,
       busyBefore,
+      stealDuring: null,
     },
     tiers: input.tiers,
     meters: [],

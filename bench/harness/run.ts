@@ -20,6 +20,7 @@ import { budgetMixOf, NO_BUDGETS } from '../load/budget-mix.ts';
 import type { Clock } from '../load/pattern.ts';
 import { realClock } from '../load/pattern.ts';
 import { STREAMS, seededStream } from '../load/random.ts';
+import { readCpuSteal, stealBetween } from '../perf/serving/machine.ts';
 import { writeReports } from '../report/index.ts';
 import type { LoadedScenario } from '../scenario/load.ts';
 import { phaseLoad, phaseSweep, stepLoad } from '../scenario/phase-load.ts';
@@ -104,6 +105,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     manifest.meters = metersOf(await readEdges(metered), metered);
     await writeJson(join(dir, 'manifest.json'), manifest);
 
+    const stealAtStart = readCpuSteal();
     const origin = performance.now();
     const startedAt = new Date();
     const clock: Clock = {
@@ -165,6 +167,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     }
     options.progress?.done();
+    manifest.machine.stealDuring = stealBetween(stealAtStart, readCpuSteal());
+    await writeJson(join(dir, 'manifest.json'), manifest);
     writer.write({
       type: 'run-end',
       endedAt: new Date().toISOString(),

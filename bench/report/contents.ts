@@ -51,6 +51,12 @@ function machineBlocks(manifest: Manifest): Block[] {
           ? na('not sampled')
           : `${formatFraction(machine.busyBefore)} of all cores (sampled just before the run)`,
       ],
+      [
+        'CPU time stolen by the hypervisor',
+        machine.stealDuring === undefined || machine.stealDuring === null
+          ? na('not measured')
+          : `${formatFraction(machine.stealDuring)} of all CPU time during the run (steal, /proc/stat)`,
+      ],
       ['Node.js', software.node],
       ['onnxruntime-node', software.onnxruntimeNode],
       ['onnxruntime-web', software.onnxruntimeWeb],

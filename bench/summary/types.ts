@@ -200,6 +200,11 @@ export interface Manifest {
     gpus: Array<{ name: string; driver: string | null }>;
     /** How busy the machine was just before the run (fraction of all cores). */
     busyBefore: number | null;
+    /**
+     * Share of all CPU time the hypervisor gave to other guests during the run (steal,
+     * /proc/stat); null where unreadable, absent in manifests written before it existed.
+     */
+    stealDuring?: number | null;
   };
   /** Per tier: where it ran, its compute limits and link (edgeshift up's describe()). */
   tiers: Array<{

@@ -89,6 +89,52 @@ describe('repeatability', () => {
     );
   });
 
+  it('names a routed row whose runs placed requests on a different mix of tiers', () => {
+    const a = run('a');
+    const b = run('b');
+    const policy = b.summary.policies[0]!;
+    policy.latencyP50Ms = row(a, policy.label).latencyP50Ms! * 1.3;
+    const phaseA = a.summary.phases.find((p) => p.phase === policy.phase)!;
+    const phaseB = b.summary.phases.find((p) => p.phase === policy.phase)!;
+    const total = Object.values(phaseA.placements).reduce((s, n) => s + n, 0);
+    phaseB.placements = { hyperscale: total };
+    const r = checkRepeat(a, b).rows.find((x) => x.label === policy.label)!;
+    assert.equal(r.latencyWithin, false);
+    assert.match(
+      r.reasons.join('\n'),
+      /the router placed requests differently \(a: .*; b: hyperscale 100%\), so the row measures a different mix of tiers/,
+    );
+    // The same mix in both runs is not given as a reason.
+    phaseB.placements = { ...phaseA.placements };
+    const same = checkRepeat(a, b).rows.find((x) => x.label === policy.label)!;
+    assert.ok(!same.reasons.some((t) => t.includes('placed requests differently')));
+  });
+
+  it('names CPU time stolen by the hypervisor and runs started hours apart', () => {
+    const a = run('a');
+    const b = run('b');
+    b.manifest.machine.stealDuring = 0.05;
+    b.manifest.createdAt = new Date(
+      Date.parse(a.manifest.createdAt) + 3.5 * 3_600_000,
+    ).toISOString();
+    row(b, 'edge').latencyP50Ms = row(a, 'edge').latencyP50Ms! * 1.2;
+    const text = checkRepeat(a, b)
+      .rows.find((r) => r.label === 'edge')!
+      .reasons.join('\n');
+    assert.match(
+      text,
+      /b: the hypervisor took 5\.0% of the CPU time during the run \(steal; over 2%\)/,
+    );
+    assert.match(text, /the runs started 3\.5 h apart/);
+    // Back to back with no steal: neither is given.
+    b.manifest.machine.stealDuring = 0.001;
+    b.manifest.createdAt = a.manifest.createdAt;
+    const quiet = checkRepeat(a, b)
+      .rows.find((r) => r.label === 'edge')!
+      .reasons.join('\n');
+    assert.doesNotMatch(quiet, /hypervisor|apart/);
+  });
+
   it('has no verdict where a figure is missing', () => {
     const a = run('a');
     const b = run('b');

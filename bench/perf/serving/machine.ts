@@ -36,6 +36,32 @@ export function cpuTimes(stat: string): { busy: number; total: number } | null {
   return { busy: total - idle, total };
 }
 
+/** Stolen and total jiffies over all CPUs: the 8th field is steal (proc(5)). */
+export function cpuSteal(stat: string): { steal: number; total: number } | null {
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) return null;
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields.length < 8 || fields.some((f) => !Number.isFinite(f))) return null;
+  return { steal: fields[7]!, total: fields.reduce((a, f) => a + f, 0) };
+}
+
+/** The share of CPU time stolen between two readings; null when either is missing. */
+export function stealBetween(
+  a: { steal: number; total: number } | null,
+  b: { steal: number; total: number } | null,
+): number | null {
+  if (a === null || b === null || b.total <= a.total) return null;
+  return (b.steal - a.steal) / (b.total - a.total);
+}
+
+export function readCpuSteal(): { steal: number; total: number } | null {
+  try {
+    return cpuSteal(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 export function readCpuTimes(): { busy: number; total: number } | null {
   try {
     return cpuTimes(readFileSync('/proc/stat', 'utf8'));
