@@ -1,11 +1,12 @@
 /**
  * The cloud-to-edge and cloud-to-device change, as the cloud-versus-edge footprint
  * studies tabulate it: each figure on the edge and the device tier against the
- * hyperscale tier, in percent. Computable when the hyperscale and device rows exist.
+ * hyperscale tier, in percent, model by model. Computable for a model when its hyperscale
+ * and device rows exist.
  */
 import type { Summary, TableRow } from '../summary/types.ts';
 import { percentChange } from './format.ts';
-import { tierOfRow } from './lookup.ts';
+import { phaseOf, tierOfRow } from './lookup.ts';
 
 export const CLOUD_TIER = 'hyperscale';
 export const EDGE_TIER = 'edge';
@@ -24,6 +25,8 @@ export interface ComparedFigure {
 }
 
 export interface TierComparison {
+  /** The model the three rows served. */
+  model: string;
   cloudRow: TableRow;
   edgeRow: TableRow | null;
   deviceRow: TableRow;
@@ -38,15 +41,31 @@ const PICK: Record<ComparedMetric, (row: TableRow) => number | null> = {
   water: (r) => r.waterLPer1000,
 };
 
-/** The comparison, or why it cannot be made. */
-export function compareTiers(summary: Summary): TierComparison | { reason: string } {
-  const rowOf = (tier: string) => summary.tiers.find((r) => tierOfRow(summary, r) === tier);
+export type ModelComparison = TierComparison | { model: string; reason: string };
+
+/**
+ * One comparison per model the tier rows served, in the order the run measured them, or
+ * why a model's cannot be made; empty when the run has no tier rows.
+ */
+export function compareTiers(summary: Summary): ModelComparison[] {
+  const modelOf = (row: TableRow) => phaseOf(summary, row)?.model ?? '';
+  const models = [...new Set(summary.tiers.map(modelOf))];
+  return models.map((model) => compareModel(summary, model, modelOf));
+}
+
+function compareModel(
+  summary: Summary,
+  model: string,
+  modelOf: (row: TableRow) => string,
+): ModelComparison {
+  const rowOf = (tier: string) =>
+    summary.tiers.find((r) => modelOf(r) === model && tierOfRow(summary, r) === tier);
   const cloudRow = rowOf(CLOUD_TIER);
   const edgeRow = rowOf(EDGE_TIER) ?? null;
   const deviceRow = rowOf(DEVICE_TIER);
   if (cloudRow === undefined || deviceRow === undefined) {
     const missing = [cloudRow ? null : CLOUD_TIER, deviceRow ? null : DEVICE_TIER].filter(Boolean);
-    return { reason: `no ${missing.join(' or ')} tier row in this run` };
+    return { model, reason: `no ${missing.join(' or ')} tier row for ${model} in this run` };
   }
   const figures = (Object.keys(PICK) as ComparedMetric[]).map((metric) => {
     const pick = PICK[metric];
@@ -62,5 +81,5 @@ export function compareTiers(summary: Summary): TierComparison | { reason: strin
       cloudToDevice: percentChange(cloud, device),
     };
   });
-  return { cloudRow, edgeRow, deviceRow, figures };
+  return { model, cloudRow, edgeRow, deviceRow, figures };
 }

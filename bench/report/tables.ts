@@ -1,7 +1,7 @@
 /** The run-at-a-glance tables: per tier, per policy, and the cloud-to-device change. */
 import type { Summary, TableRow } from '../summary/types.ts';
-import { type ComparedMetric, compareTiers } from './compare.ts';
-import { type Block, list, paragraph, table } from './document.ts';
+import { type ComparedMetric, compareTiers, type ModelComparison } from './compare.ts';
+import { type Block, heading, list, paragraph, table } from './document.ts';
 import {
   formatChange,
   formatFraction,
@@ -103,9 +103,21 @@ const formatMetric = (metric: ComparedMetric, value: number | null) =>
       ? formatMs(value)
       : formatNumber(value);
 
-/** Each figure on the edge and device tiers against the hyperscale tier. */
+/**
+ * Each figure on the edge and device tiers against the hyperscale tier, per model; a
+ * heading per model when the run measured several.
+ */
 export function comparisonBlocks(summary: Summary): Block[] {
-  const comparison = compareTiers(summary);
+  const comparisons = compareTiers(summary);
+  if (comparisons.length === 0) return [paragraph(na('no tier rows in this run'))];
+  const several = comparisons.length > 1;
+  return comparisons.flatMap((c) => [
+    ...(several ? [heading(3, `Model ${c.model}`)] : []),
+    ...comparisonOf(summary, c),
+  ]);
+}
+
+function comparisonOf(summary: Summary, comparison: ModelComparison): Block[] {
   if ('reason' in comparison) return [paragraph(na(comparison.reason))];
   const rows = comparison.figures.map((f) => [
     METRIC_LABELS[f.metric],

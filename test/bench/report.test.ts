@@ -174,6 +174,39 @@ describe('report.md', () => {
     assert.match(md, /\| Water L per 1,000 \|.*\| -63\.8% \|/);
   });
 
+  it('compares the tiers model by model when the run measured several', () => {
+    const several = buildSummary();
+    const tierPhases = several.phases.filter((p) => p.kind === 'tier');
+    for (const p of tierPhases) {
+      several.phases.push({ ...p, phase: `${p.phase}-mlp`, model: 'mlp' });
+    }
+    for (const row of [...several.tiers]) {
+      several.tiers.push({
+        ...row,
+        label: `${row.label} mlp`,
+        phase: `${row.phase}-mlp`,
+        latencyP50Ms: row.latencyP50Ms! / 2,
+      });
+    }
+    const text = renderMarkdown(several, buildManifest());
+    const section = text.slice(
+      text.indexOf('## Cloud to edge and device'),
+      text.indexOf('## Charts'),
+    );
+    assert.match(section, /### Model cnn\n/);
+    assert.match(section, /### Model mlp\n/);
+    // Each model's rows against its own hyperscale row: the halved p50s give the same change.
+    assert.match(
+      section,
+      /### Model cnn[\s\S]*\| Latency p50 \(ms\) \| 41\.80 \| 14\.20 \| 8\.620 \| -66\.0% \| -79\.4% \|/,
+    );
+    assert.match(
+      section,
+      /### Model mlp[\s\S]*\| Latency p50 \(ms\) \| 20\.90 \| 7\.100 \| 4\.310 \| -66\.0% \| -79\.4% \|/,
+    );
+    assert.match(section, /hyperscale: phase [^;]*-mlp;/);
+  });
+
   it('has the generation table, one row per generative phase, with its sources', () => {
     assert.match(md, /## Generation per tier\n/);
     assert.match(
@@ -381,7 +414,7 @@ describe('a run that measured almost nothing', () => {
     assert.ok(md.includes('n/a (no routed phases in this run)'));
     assert.ok(md.includes('n/a (no generative phases in this run)'));
     assert.ok(md.includes('n/a (no energy window for this phase)'));
-    assert.ok(md.includes('n/a (no device tier row in this run)'));
+    assert.match(md, /n\/a \(no device tier row for \w+ in this run\)/);
     assert.ok(md.includes('n/a (not a git checkout)'));
     assert.ok(md.includes('J/inference n/a (counter): no energy window: the run was interrupted'));
     assert.match(
