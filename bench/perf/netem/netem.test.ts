@@ -252,6 +252,18 @@ describe('summaries and verdicts', () => {
     assert.equal(busy.reasons.length, 2);
   });
 
+  it('gives the steal the hypervisor took during the measurements, where recorded', () => {
+    const runs = result().delayRuns.map((r, i) => ({ ...r, stealCores: i === 0 ? 0.3 : 0.01 }));
+    const quiet = quietVerdict({ machine, measured: runs });
+    assert.equal(quiet.maxStealCores, 0.3);
+    assert.equal(quiet.medianStealCores, 0.01);
+    const text = formatReport({ ...result(), delayRuns: runs });
+    assert.match(text, /of it, steal by the hypervisor a median 0\.010 cores, at most 0\.300/);
+    // Results written before steal was recorded say nothing of it.
+    assert.equal(quietVerdict({ machine, measured: result().delayRuns }).medianStealCores, null);
+    assert.doesNotMatch(formatReport(result()), /steal/);
+  });
+
   it('prints the machine, the three tables, the targets and the verdict', () => {
     const text = formatReport(result());
     assert.match(text, /^netem benchmark:/);

@@ -54,7 +54,13 @@ import type { LinkStats } from '../../../services/netem/link.ts';
 import { SPIN_MS } from '../../../services/netem/release-queue.ts';
 import { DEFAULT_BURST_BYTES, type DirectionSpec } from '../../../services/netem/shaper.ts';
 import { QUIET_BUSY } from '../cli-numbers.ts';
-import { machineBusyFraction, machineInfo, otherCores, processTicks } from '../serving/machine.ts';
+import {
+  machineBusyFraction,
+  machineInfo,
+  otherCores,
+  processTicks,
+  readCpuSteal,
+} from '../serving/machine.ts';
 import { bulkBytes, type NetemOptions, parseNetemCli } from './cli.ts';
 import {
   addTraffic,
@@ -125,17 +131,29 @@ async function measured<T>(
   h: Harness,
   target: Target,
   work: () => Promise<T>,
-): Promise<{ value: T; otherCores: number | null; linkCores: number | null; seconds: number }> {
+): Promise<{
+  value: T;
+  otherCores: number | null;
+  stealCores: number | null;
+  linkCores: number | null;
+  seconds: number;
+}> {
   const before = ticksOf(h.linkPid);
+  const stealBefore = readCpuSteal();
   const start = performance.now();
   const run = await otherCores(work, h.pids);
   const seconds = (performance.now() - start) / 1000;
+  const stealAfter = readCpuSteal();
   const after = ticksOf(h.linkPid);
+  const stealCores =
+    stealBefore === null || stealAfter === null
+      ? null
+      : (stealAfter.steal - stealBefore.steal) / USER_HZ / seconds;
   const linkCores =
     target.link === null || before === null || after === null
       ? null
       : (after - before) / USER_HZ / seconds;
-  return { value: run.value, otherCores: run.otherCores, linkCores, seconds };
+  return { value: run.value, otherCores: run.otherCores, stealCores, linkCores, seconds };
 }
 
 /** Counts a measurement's traffic against its link and records what came back wrong. */
@@ -238,6 +256,7 @@ async function delayRun(
       wrong: ping.traffic.wrong,
       linkCores: run.linkCores,
       otherCores: run.otherCores,
+      stealCores: run.stealCores,
       tries: run.tries,
     },
     rttMs: ping.rttMs,
@@ -253,6 +272,7 @@ async function bulkRun(
   run: BulkRun;
   linkCores: number | null;
   otherCores: number | null;
+  stealCores: number | null;
   tries: number;
   seconds: number;
 }> {
@@ -269,6 +289,7 @@ async function bulkRun(
     run: r.value,
     linkCores: r.linkCores,
     otherCores: r.otherCores,
+    stealCores: r.stealCores,
     tries: r.tries,
     seconds: r.seconds,
   };
@@ -378,7 +399,7 @@ async function main(): Promise<void> {
                 ? `direct, ${gapMs} ms pauses`
                 : 'direct';
           progress(
-            `round ${round}/${opts.rounds}, ${record.load}, ${what}: p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms (${record.count} round trips${record.otherCores === null ? '' : `, other work ${record.otherCores.toFixed(2)} cores`})`,
+            `round ${round}/${opts.rounds}, ${record.load}, ${what}: p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms (${record.count} round trips${record.otherCores === null ? '' : `, other work ${record.otherCores.toFixed(2)} cores`}${record.stealCores == null ? '' : ` (steal ${record.stealCores.toFixed(2)})`})`,
           );
         }
       }
@@ -397,6 +418,7 @@ async function main(): Promise<void> {
             wrong: r.run.traffic.wrong,
             linkCores: r.linkCores,
             otherCores: r.otherCores,
+            stealCores: r.stealCores,
             tries: r.tries,
           });
           progress(
@@ -519,7 +541,13 @@ function ceilingRecord(
   /** Round trips or MB the measurement moved. */
   units: number,
   /** Its machine figures; `seconds` the whole measurement's, over which linkCores was taken. */
-  r: { linkCores: number | null; otherCores: number | null; tries: number; seconds: number },
+  r: {
+    linkCores: number | null;
+    otherCores: number | null;
+    stealCores: number | null;
+    tries: number;
+    seconds: number;
+  },
   round: number,
   wrong = 0,
 ): CeilingRun {
@@ -535,6 +563,7 @@ function ceilingRecord(
     wrong,
     linkCores: r.linkCores,
     otherCores: r.otherCores,
+    stealCores: r.stealCores,
     tries: r.tries,
   };
 }

@@ -37,8 +37,13 @@ export interface Measured {
   round: number;
   /** CPU the link process used meanwhile, in cores (null: direct, or no /proc). */
   linkCores: number | null;
-  /** Cores other processes used meanwhile (machine.ts otherCores). */
+  /** Cores other processes used meanwhile (machine.ts otherCores; steal counts as busy). */
   otherCores: number | null;
+  /**
+   * Of those, the cores the hypervisor gave to other guests (steal in /proc/stat); null
+   * where unreadable or in results written before it was recorded.
+   */
+  stealCores?: number | null;
   /** Measurements taken, this one the last (--wait-idle repeats a disturbed one). */
   tries: number;
 }
@@ -312,6 +317,8 @@ export function quietVerdict(result: Pick<NetemResult, 'machine'> & { measured: 
   disturbed: number;
   total: number;
   medianOtherCores: number | null;
+  medianStealCores: number | null;
+  maxStealCores: number | null;
 } {
   const reasons: string[] = [];
   const busy = result.machine.busyBeforeStart;
@@ -333,6 +340,17 @@ export function quietVerdict(result: Pick<NetemResult, 'machine'> & { measured: 
     disturbed,
     total: known.length,
     medianOtherCores: medianOrNull(known.map((m) => m.otherCores)),
+    ...stealOf(result.measured),
+  };
+}
+
+function stealOf(measured: readonly Measured[]) {
+  const steal = measured
+    .map((m) => m.stealCores)
+    .filter((v): v is number => v !== undefined && v !== null);
+  return {
+    medianStealCores: medianOrNull(steal),
+    maxStealCores: steal.length === 0 ? null : Math.max(...steal),
   };
 }
 
@@ -504,7 +522,7 @@ export function formatReport(result: NetemResult): string {
   const bwMet = bw.filter((r) => r.met).length;
   lines.push(
     `Targets: added delay within tolerance (p50 and p99) in ${delayMet} of ${result.delay.length} rows; bandwidth within ${TARGETS.bandwidthShare * 100}% in ${bwMet} of ${bw.length}.`,
-    `Machine: other processes during measurements took a median ${fixed(quiet.medianOtherCores, 2)} cores; ${quiet.disturbed} of ${quiet.total} measurements above ${QUIET.disturbedCores} cores${result.delayRuns.some((r) => r.tries > 1) ? ' (after repeats)' : ''}. Elapsed ${result.elapsedSeconds.toFixed(0)} s.`,
+    `Machine: other processes during measurements took a median ${fixed(quiet.medianOtherCores, 2)} cores; ${quiet.disturbed} of ${quiet.total} measurements above ${QUIET.disturbedCores} cores${result.delayRuns.some((r) => r.tries > 1) ? ' (after repeats)' : ''}${quiet.medianStealCores === null ? '' : `; of it, steal by the hypervisor a median ${fixed(quiet.medianStealCores, 3)} cores, at most ${fixed(quiet.maxStealCores, 3)}`}. Elapsed ${result.elapsedSeconds.toFixed(0)} s.`,
     '',
   );
   const reasons = [...result.problems, ...quiet.reasons];
