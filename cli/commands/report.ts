@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { type ComparedRun, compareRuns } from '../../bench/compare/compare-runs.ts';
 import { checkRepeat, formatRepeat, type RepeatRun } from '../../bench/compare/repeatability.ts';
 import { reportRun } from '../../bench/harness/run.ts';
+import { summarizeFolder } from '../../bench/harness/summarize-folder.ts';
 import { renderTerminalTable } from '../../bench/report/index.ts';
 import type { Manifest } from '../../bench/summary/types.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
@@ -55,8 +56,9 @@ export function registerReportCommands(program: Command): void {
       for (const run of runs) {
         const dir = resolve(run);
         const manifest = await readManifest(dir);
-        // From the records, so runs written by an older report still compare alike.
-        const { summary } = await reportRun(dir, manifest);
+        // From the records, so runs written by an older report still compare alike; the
+        // folder is left as it is.
+        const summary = await summarizeFolder(dir, manifest);
         compared.push({
           name: basename(dir),
           summary,

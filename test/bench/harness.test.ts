@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import { parse, stringify } from 'yaml';
 import { readRecords } from '../../bench/harness/read-records.ts';
 import type { RecordLine, RequestLine } from '../../bench/harness/records.ts';
 import { reportRun, runBench } from '../../bench/harness/run.ts';
+import { summarizeFolder } from '../../bench/harness/summarize-folder.ts';
 import { parseScenario } from '../../bench/scenario/load.ts';
 import type { Manifest } from '../../bench/summary/types.ts';
 import { DEFAULT_TOPOLOGY_PATH } from '../../services/router/topology/index.ts';
@@ -165,6 +166,19 @@ describe('edgeshift bench, in this process', () => {
     const first = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8'));
     const { summary } = await reportRun(runDir, manifest);
     assert.deepEqual(JSON.parse(JSON.stringify(summary)), first);
+  });
+
+  it('summarises a folder for compare without writing to it', async () => {
+    const files = ['summary.json', 'summary.csv', 'report.md', 'report.html'];
+    const before = await Promise.all(files.map((f) => stat(join(runDir, f))));
+    const summary = await summarizeFolder(runDir, manifest);
+    const first = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8'));
+    assert.deepEqual(JSON.parse(JSON.stringify(summary)), first);
+    const after = await Promise.all(files.map((f) => stat(join(runDir, f))));
+    assert.deepEqual(
+      after.map((s) => s.mtimeMs),
+      before.map((s) => s.mtimeMs),
+    );
   });
 
   it('reads records cut short by a kill: the partial last line is left out and said', async () => {
