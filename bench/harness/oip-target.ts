@@ -122,6 +122,7 @@ export class OipTarget implements LoadTarget {
           : { authorization: `Bearer ${this.options.token}` }),
       },
       body: this.options.request.body,
+      sendsBudget: this.options.sendBudget,
     };
   }
 

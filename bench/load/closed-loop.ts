@@ -235,7 +235,7 @@ class ClosedLoopRun {
         };
         if (measured && !late) this.scheduled++;
         const headers = { ...request.headers };
-        if (budgetMs === null) delete headers[BUDGET_HEADER];
+        if (budgetMs === null || !this.template.sendsBudget) delete headers[BUDGET_HEADER];
         else headers[BUDGET_HEADER] = String(budgetMs);
         return { ...request, headers };
       },

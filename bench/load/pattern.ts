@@ -66,6 +66,11 @@ export interface HttpTemplate {
   method: 'POST';
   headers: Record<string, string>;
   body: Buffer;
+  /**
+   * Whether each request's budget goes out as x-latency-budget-ms: a router places by it;
+   * a tier phase judges it at the generator and does not send it.
+   */
+  sendsBudget: boolean;
 }
 
 /** What came back for a request the pattern sent itself (autocannon) or refused (overload). */

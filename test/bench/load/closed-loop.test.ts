@@ -76,7 +76,10 @@ async function startServer(): Promise<EchoServer> {
 
 class RecordingTarget implements LoadTarget {
   readonly outcomes: RawOutcome[] = [];
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly sendsBudget = true,
+  ) {}
   send(): Promise<void> {
     throw new Error('closed-loop sends through autocannon');
   }
@@ -86,6 +89,7 @@ class RecordingTarget implements LoadTarget {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': '999' },
       body: Buffer.from('{"inputs":[]}'),
+      sendsBudget: this.sendsBudget,
     };
   }
   recordRaw(outcome: RawOutcome): void {
@@ -103,10 +107,10 @@ after(async () => {
   await server.close();
 });
 
-async function run(options: ClosedLoopOptions, behave: Behaviour = echoBudget) {
+async function run(options: ClosedLoopOptions, behave: Behaviour = echoBudget, sendsBudget = true) {
   server.received = 0;
   server.behave = behave;
-  const target = new RecordingTarget(server.url);
+  const target = new RecordingTarget(server.url, sendsBudget);
   const budgets = createBudgetMix(
     [
       { weight: 0.5, budgetMs: 20 },
@@ -140,6 +144,19 @@ function checkOutcomes(outcomes: RawOutcome[], measureStartMs: number): RawOutco
 }
 
 describe('closed-loop pattern (autocannon)', () => {
+  it('keeps the budgets off the wire for a target that judges them itself (a tier phase)', async () => {
+    const { outcomes } = await run(
+      { connections: 2, warmupS: 0, durationS: 0.3, drainTimeoutS: 10 },
+      echoBudget,
+      false,
+    );
+    assert.ok(
+      outcomes.some((o) => o.request.budgetMs === 20),
+      'budgets were still drawn',
+    );
+    for (const o of outcomes) assert.equal(o.headers['x-echo-budget'], 'none');
+  });
+
   it('records every request it sent once, with its budget, status and ordered timings', async () => {
     const { pattern, result, outcomes } = await run({
       connections: 4,
