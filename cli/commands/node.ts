@@ -7,6 +7,9 @@ import { loadConfigFile, mergeConfig } from '../../services/node/config.ts';
 import { createNode, installSignalHandlers } from '../../services/node/server.ts';
 import { integer, NODE_DEFAULTS, number, showConfigDefaults } from '../options.ts';
 
+/** The energy agent's bearer token, where the node's config does not give one. */
+const AGENT_TOKEN_ENV = 'EDGESHIFT_ENERGY_AGENT_TOKEN';
+
 interface NodeFlags {
   config?: string;
   tier?: string;
@@ -153,7 +156,7 @@ export function registerNodeCommand(program: Command): void {
     )
     .option(
       '--energy-agent <url>',
-      "use the machine's energy agent (edgeshift energy agent) instead of meters of its own",
+      "use the machine's energy agent (edgeshift energy agent) instead of meters of its own; its token: energy.agentToken in --config, else $EDGESHIFT_ENERGY_AGENT_TOKEN",
     )
     .addHelpText(
       'after',
@@ -165,6 +168,7 @@ Examples:
   $ edgeshift node --model ./resnet.onnx --ep webgpu
   $ EDGESHIFT_TOKEN=secret edgeshift node --host 0.0.0.0 --model cnn
   $ edgeshift node --tier edge --model cnn --energy-agent http://127.0.0.1:8009
+  $ EDGESHIFT_ENERGY_AGENT_TOKEN=secret edgeshift node --model cnn --energy-agent http://agent:8009
 `,
     )
     .action(async (flags: NodeFlags) => {
@@ -173,6 +177,11 @@ Examples:
       const fromFlags: Record<string, unknown> = { ...rest };
       if (cpuMemArena) fromFlags.cpuMemArena = cpuMemArena === 'on';
       if (energyAgent) fromFlags.energy = { ...fileConfig.energy, agent: energyAgent };
+      const energy = (fromFlags.energy ?? fileConfig.energy) as Record<string, unknown> | undefined;
+      const agentToken = process.env[AGENT_TOKEN_ENV];
+      if (energy?.agent !== undefined && energy.agentToken === undefined && agentToken) {
+        fromFlags.energy = { ...energy, agentToken };
+      }
       if (model) fromFlags.models = model;
       if (name) fromFlags.nodeName = name;
       fromFlags.token ??= tokenFromEnv();

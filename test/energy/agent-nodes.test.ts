@@ -29,9 +29,10 @@ interface NodeChild {
 }
 
 /** Starts `edgeshift node ...` and resolves once it says where it serves (or fails if it exits). */
-async function startNode(args: string[]): Promise<NodeChild> {
+async function startNode(args: string[], env?: NodeJS.ProcessEnv): Promise<NodeChild> {
   const child = spawn(process.execPath, [CLI, 'node', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
   });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -208,5 +209,37 @@ describe('an energy agent shared by two nodes on one machine', () => {
     assert.ok(!processes.some((p) => p.pid === a.child.pid), 'edge-a is no longer attributed');
     assert.ok(processes.some((p) => p.pid === nodes[1]!.child.pid));
     assert.equal(await fake.runs(), 1);
+  });
+});
+
+describe('an energy agent that requires a token', () => {
+  it('is used by a node given the token in EDGESHIFT_ENERGY_AGENT_TOKEN; without it the node says why it has no figures', async () => {
+    const rapl = await buildPowercapTree(INTEL_TWO_SOCKETS);
+    const agent = await createEnergyAgent({
+      port: 0,
+      logLevel: 'silent',
+      token: 'agent-secret',
+      energy: { powercapRoot: rapl.root, meters: ['rapl'] },
+    });
+    const started: NodeChild[] = [];
+    try {
+      const { url: agentUrl } = await agent.listen();
+      const args = ['--model', 'mlp', '--port', '0', '--energy-agent', agentUrl];
+      const node = await startNode(args, { EDGESHIFT_ENERGY_AGENT_TOKEN: 'agent-secret' });
+      started.push(node);
+      const snapshot = await getJson<EnergySnapshot>(`${node.url}/energy`);
+      assert.deepEqual(snapshot.meteredBy, { kind: 'agent', pid: process.pid, url: agentUrl });
+      assert.equal(snapshot.process?.pid, node.child.pid);
+      // Without the token the node still serves, and its /energy says why it has no figures.
+      const bare = await startNode(args, { EDGESHIFT_ENERGY_AGENT_TOKEN: '' });
+      started.push(bare);
+      const refused = await getJson<EnergySnapshot>(`${bare.url}/energy`);
+      assert.match(refused.process?.reason ?? '', /answered 401: missing bearer token/);
+      assert.ok(refused.meters.every((m) => m.state === 'error'));
+    } finally {
+      for (const n of started) if (n.child.exitCode === null) n.child.kill('SIGKILL');
+      await agent.close();
+      await rapl.remove();
+    }
   });
 });
