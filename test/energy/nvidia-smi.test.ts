@@ -341,8 +341,10 @@ describe('nvidia-smi meter', () => {
     assert.equal(sharedSamplerCount(), 1);
     assert.equal(await fake.runs(), 1);
     await a.stop();
-    await sleep(250);
-    assert.ok(b.read().domains[0]!.joules! > 0, 'the second meter keeps sampling');
+    // The second meter keeps sampling: a sample newer than any before the first stopped.
+    const stoppedAtMs = b.read().timeMs;
+    await waitFor(() => b.read().timeMs > stoppedAtMs);
+    assert.ok(b.read().domains[0]!.joules! > 0, 'the second meter counts joules');
     await b.stop();
     assert.equal(sharedSamplerCount(), 0);
   });
