@@ -30,6 +30,8 @@ export interface PhasePlan {
   /** A target for each run: the warm-up's marks every request unmeasured. */
   target: (warmup: boolean, onRecord: (line: RequestLine) => void) => LoadTarget;
   budgets: () => BudgetMix;
+  /** A phase a browser device runs itself (device-phase.ts): called instead of the patterns. */
+  device?: () => Promise<void>;
 }
 
 export interface PhaseContext {

@@ -180,6 +180,17 @@ export interface RequestLine {
   timing: Record<string, number>;
   bytesOut: number;
   bytesIn: number;
+  /**
+   * A browser device's request (services/device): its name, whether it ran there or was
+   * offloaded, why, the execution provider, and its estimated joules when it ran there.
+   */
+  device?: {
+    name: string;
+    placement: 'local' | 'offload';
+    reason: string;
+    ep: string | null;
+    joules: number | null;
+  };
   /** Generation: time to first token, mean time per output token after it, tokens. */
   ttftMs?: number;
   tpotMs?: number;

@@ -14,6 +14,7 @@ import { createOipClient, type OipClient } from '../../services/common/client/in
 import { encodeInferRequest } from '../../services/common/codec-client.ts';
 import { EdgeshiftError } from '../../services/common/errors.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
+import type { ExternalMeterConfig } from '../../services/energy/external.ts';
 import type { IdleBaseline } from '../../services/energy/window.ts';
 import { resolveFootprintConstants } from '../footprint/constants.ts';
 import { budgetMixOf, NO_BUDGETS } from '../load/budget-mix.ts';
@@ -27,6 +28,7 @@ import { phaseLoad, phaseSweep, stepLoad } from '../scenario/phase-load.ts';
 import { footprintBinding } from '../summary/footprint-binding.ts';
 import { summarize } from '../summary/summarize.ts';
 import type { Manifest, Summary } from '../summary/types.ts';
+import { deviceSchedule, runBrowserDevicePhase } from './device-phase.ts';
 import { idleBaselines, readEdges } from './energy-edges.ts';
 import { GenerateTarget } from './generate-target.ts';
 import { collectManifest, metersOf } from './manifest.ts';
@@ -34,7 +36,7 @@ import { OipTarget } from './oip-target.ts';
 import { type PhasePlan, runPhase } from './phase.ts';
 import { readRecords } from './read-records.ts';
 import { RecordWriter } from './record-writer.ts';
-import { RECORDS_VERSION } from './records.ts';
+import { RECORDS_VERSION, type RecordLine } from './records.ts';
 import { meteredNodes, openSystem, type SystemTier, type SystemUnderTest } from './system.ts';
 
 export interface BenchOptions {
@@ -48,6 +50,13 @@ export interface BenchOptions {
   signal: AbortSignal;
   log: (line: string) => void;
   progress?: BenchProgress;
+  /**
+   * `browser`: a device page in headless Chromium joins the run as a tier; `phone`: the
+   * run waits for a phone to open the page (docs/device.md).
+   */
+  device?: 'node' | 'browser' | 'phone';
+  /** An instrument measuring the browser device (a USB meter), read as the external meter. */
+  deviceMeter?: ExternalMeterConfig;
 }
 
 export interface BenchProgress {
@@ -82,7 +91,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const constants = footprintSetup(loaded);
 
   log(`run ${runId}: starting the system under test...`);
-  const system = await openSystem(loaded, { log: (line) => log(`  ${line}`), seed: scenario.seed });
+  const system = await openSystem(loaded, {
+    log: (line) => log(`  ${line}`),
+    seed: scenario.seed,
+    ...(options.device === undefined ? {} : { device: options.device }),
+  });
   const writer = new RecordWriter(join(dir, 'records.jsonl'));
   let manifest: Manifest | undefined;
   let closeAll: () => Promise<void> = async () => {};
@@ -120,7 +133,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       scenario: scenario.name,
     });
 
-    const { phases: plans, close: closeClients } = planPhases(loaded, system, clock);
+    const { phases: plans, close: closeClients } = planPhases(loaded, system, clock, {
+      signal,
+      startedAt,
+      write: (line) => writer.write(line),
+      ...(options.deviceMeter === undefined ? {} : { deviceMeter: options.deviceMeter }),
+    });
     closeAll = closeClients;
     options.progress?.plan(plans.map((p) => ({ name: p.name, seconds: p.seconds })));
     const idle = new Map<string, IdleBaseline | null>();
@@ -142,6 +160,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       // it sends nothing to the nodes while other phases run.
       const { plan, cleanup } = await planned.build();
       try {
+        if (plan.device !== undefined) {
+          await plan.device();
+          continue;
+        }
         const outcome = await runPhase(plan, {
           clock,
           signal,
@@ -297,6 +319,12 @@ function planPhases(
   loaded: LoadedScenario,
   system: SystemUnderTest,
   clock: Clock,
+  run: {
+    signal: AbortSignal;
+    startedAt: Date;
+    write: (line: RecordLine) => void;
+    deviceMeter?: ExternalMeterConfig;
+  },
 ): { phases: PlannedPhase[]; close: () => Promise<void> } {
   const { scenario } = loaded;
   const out: PlannedPhase[] = [];
@@ -406,6 +434,69 @@ function planPhases(
           });
         }
       }
+  }
+
+  const browser = system.browserDevice;
+  if (browser !== undefined && scenario.routed !== null) {
+    // The browser device places each request itself, with the router's first policy:
+    // here, or through the topology's router. The routed section's load and budgets.
+    const load = phaseLoad(loaded, 'routed');
+    const phase = `device:${browser.name}`;
+    const policy = scenario.routed.policies[0] ?? 'energy';
+    out.push({
+      name: phase,
+      seconds: load.expectedSeconds,
+      build: async () => ({
+        plan: {
+          start: {
+            phase,
+            kind: 'tier',
+            target: browser.name,
+            tier: 'device',
+            policy,
+            model: browser.model,
+            pattern: 'server',
+            load: load.measured.load,
+            warmupS: load.warmupS,
+          },
+          warmup: null,
+          measured: load.measured,
+          target: () => {
+            throw new EdgeshiftError('ES_INTERNAL', `${phase} runs on the device, not here`);
+          },
+          budgets: budgetsFor(phase),
+          device: async () => {
+            const requests = deviceSchedule({
+              ratePerS: load.measured.load ?? 20,
+              warmupS: load.warmupS,
+              durationS: Math.max(1, load.expectedSeconds - load.warmupS),
+              budgets: budgetsFor(phase)(),
+              seed: scenario.seed,
+              phase,
+            });
+            await runBrowserDevicePhase({
+              routerUrl: browser.routerUrl,
+              ...(system.token === undefined ? {} : { token: system.token }),
+              device: browser.name,
+              phase,
+              model: browser.model,
+              policy,
+              seed: scenario.seed,
+              warmupMs: 2_000,
+              takeTimeoutMs: browser.takeTimeoutMs,
+              requests,
+              startedAt: run.startedAt,
+              site: browser.site,
+              write: run.write,
+              signal: run.signal,
+              stability: scenario.stability,
+              ...(run.deviceMeter === undefined ? {} : { externalMeter: run.deviceMeter }),
+            });
+          },
+        },
+        cleanup: async () => {},
+      }),
+    });
   }
 
   const routerKnown = scenario.topology.start || scenario.topology.router !== undefined;

@@ -5,8 +5,10 @@
  * a free port, so a run can sit beside a running `edgeshift up`), or nodes and a router
  * that already run elsewhere, used as the topology file gives them.
  */
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { lanAddresses } from '../../services/device/join.ts';
 import {
   describeCounter,
   type PrometheusEnergySpec,
@@ -47,11 +49,29 @@ export interface SystemUnderTest {
   token?: string;
   manifestTiers(): Manifest['tiers'];
   stop(): Promise<void>;
+  /**
+   * A browser device (services/device) that takes workloads from `routerUrl`'s hub, and
+   * the site its energy is judged at (the topology's device node's); absent without one.
+   */
+  browserDevice?: {
+    name: string;
+    model: string;
+    routerUrl: string;
+    site: Site;
+    /** How long the device phase waits for the device to take its workload. */
+    takeTimeoutMs: number;
+  };
 }
 
 export interface SystemOptions {
   log: (line: string) => void;
   seed: number;
+  /**
+   * `browser`: run the device page in headless Chromium too (`edgeshift bench --device
+   * browser`); `phone`: wait for a phone to open the page instead (the router then listens
+   * on every address, with the scenario's token or a fresh one).
+   */
+  device?: 'node' | 'browser' | 'phone';
 }
 
 function remoteTier(node: TopologyNode): SystemTier {
@@ -80,6 +100,8 @@ export async function openSystem(
   if (!scenario.topology.start) return attached(topology, scenario.topology.router ?? null, token);
 
   const { value } = await readTopologyFile(topologyFile);
+  const phone = options.device === 'phone';
+  const routerToken = phone ? (token ?? randomBytes(16).toString('hex')) : undefined;
   const plan = planUp(topology, {
     cpuCount: availableParallelism(),
     canPin: tasksetAvailable(),
@@ -92,8 +114,15 @@ export async function openSystem(
     topology: value,
     mode: scenario.topology.mode,
     // The topology's own router stays idle: each routed phase gets a router of its own.
-    router: { policy: 'energy', refreshAfterMs: 0, seed: options.seed },
+    router: {
+      policy: 'energy',
+      refreshAfterMs: 0,
+      seed: options.seed,
+      ...(routerToken === undefined ? {} : { token: routerToken }),
+    },
     onProgress: (line) => options.log(line),
+    ...(options.device === 'browser' ? { device: 'browser' as const } : {}),
+    ...(phone ? { routerHost: '0.0.0.0' } : {}),
   });
   const description = running.describe();
   const byName = new Map(topology.nodes.map((n) => [n.name, n]));
@@ -115,10 +144,42 @@ export async function openSystem(
     "energy of tiers on one machine is the machine's package energy split by each node's CPU time (attribution), not a separate measurement",
     ...energyNotes(tiers),
   ];
+  const deviceSite =
+    topology.nodes.find((n) => n.tier === 'device')?.site ?? topology.nodes[0]?.site;
+  const deviceModel = plan.nodes.find((n) => n.tier === 'device')?.models[0] ?? 'cnn';
+  const browser = phone
+    ? { name: 'phone', url: running.routerUrl, model: deviceModel }
+    : running.browserDevice;
+  if (phone) {
+    options.log('open this on the phone (same network) to join the run as its device:');
+    for (const address of lanAddresses()) {
+      const url = new URL(`http://${address}:${new URL(running.routerUrl).port}/device`);
+      url.search = new URLSearchParams({ name: 'phone', model: deviceModel }).toString();
+      url.hash = `token=${routerToken}`;
+      options.log(`  ${url.href}`);
+    }
+  }
+  if (browser !== null) {
+    notes.push(
+      `the browser device is headless Chromium on this machine (onnxruntime-web in WASM, one thread); its joules come from the device power model (estimated, services/device/energy.ts), not from this machine's meters`,
+    );
+  }
   return {
     tiers,
     notes,
-    ...(token === undefined ? {} : { token }),
+    ...(token === undefined && routerToken === undefined ? {} : { token: token ?? routerToken }),
+    ...(browser === null || deviceSite === undefined
+      ? {}
+      : {
+          browserDevice: {
+            name: browser.name,
+            model: browser.model,
+            routerUrl: running.routerUrl,
+            site: deviceSite,
+            // A person has to pick up the phone and scan the code.
+            takeTimeoutMs: phone ? 600_000 : 60_000,
+          },
+        }),
     router: async (policy) => {
       const router = await running.startRouter({ policy, seed: options.seed });
       return { url: router.url, policy, stop: router.stop };

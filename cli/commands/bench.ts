@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { createProgress } from '../../bench/harness/progress.ts';
 import { runBench } from '../../bench/harness/run.ts';
 import { renderTerminalTable } from '../../bench/report/index.ts';
@@ -7,6 +7,10 @@ import { DEFAULT_SCENARIO_PATH, loadScenario } from '../../bench/scenario/load.t
 export interface BenchFlags {
   results: string;
   runId?: string;
+  /** `browser`: the device page in headless Chromium joins the run (docs/device.md). */
+  device?: 'node' | 'browser' | 'phone';
+  /** A URL answering the browser device's watts or joules (a USB meter's bridge). */
+  deviceMeterUrl?: string;
 }
 
 /** Runs a scenario, printing progress and the table at the end; Ctrl-C keeps what was measured. */
@@ -32,6 +36,8 @@ export async function benchAction(
       loaded,
       resultsDir: flags.results,
       ...(flags.runId === undefined ? {} : { runId: flags.runId }),
+      ...(flags.device === undefined ? {} : { device: flags.device }),
+      ...(flags.deviceMeterUrl === undefined ? {} : { deviceMeter: { url: flags.deviceMeterUrl } }),
       command,
       signal: controller.signal,
       log: (line) => console.error(`edgeshift bench: ${line}`),
@@ -66,6 +72,16 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('-o, --results <dir>', 'where run folders go', 'results')
     .option('--run-id <id>', 'the run folder name (default: <UTC time>-<scenario name>)')
+    .addOption(
+      new Option(
+        '--device <kind>',
+        "browser: the device page in headless Chromium joins the run as a tier, placing each request itself; phone: the run prints the page's URL and waits for a phone on the same network to open it (docs/device.md)",
+      ).choices(['node', 'browser', 'phone']),
+    )
+    .option(
+      '--device-meter-url <url>',
+      "an instrument measuring the browser device (a USB meter's bridge) answering JSON watts or joules, read as the external meter: its joules replace the power model's (docs/device.md)",
+    )
     .addHelpText(
       'after',
       `
@@ -74,6 +90,7 @@ Examples:
   $ edgeshift bench cloud-vs-edge           the cloud-versus-edge footprint table
   $ edgeshift bench generate                gpt per tier: time to first token, per output token, joules per token
   $ edgeshift bench ./my-scenario.yaml -o /data/runs
+  $ edgeshift bench --device browser        a device tier in headless Chromium, too
 `,
     )
     .action(async (scenario: string, flags: BenchFlags) => {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EdgeshiftError } from '../../services/common/errors.ts';
+import { deviceJoinLines } from '../../services/device/join.ts';
 import { TIERS, type Tier } from '../../services/node/config.ts';
 import { POLICY_NAMES } from '../../services/router/policies/index.ts';
 import {
@@ -27,6 +28,10 @@ interface UpFlags {
   cpus?: string;
   json?: boolean;
   anyPorts?: boolean;
+  device?: 'node' | 'browser';
+  deviceModel?: string;
+  routerHost?: string;
+  token?: string;
 }
 
 export function registerUpCommand(program: Command): void {
@@ -68,6 +73,24 @@ export function registerUpCommand(program: Command): void {
       '--any-ports',
       'every part on a free port instead of the defaults (a second topology beside a running one; the table and --json say where)',
     )
+    .addOption(
+      new Option(
+        '--device <kind>',
+        'browser: also run the device page in headless Chromium against the router, a device tier with a real browser runtime (docs/device.md)',
+      ).choices(['node', 'browser']),
+    )
+    .option(
+      '--device-model <model>',
+      "the browser device's model (default: the device node's first)",
+    )
+    .option(
+      '--router-host <address>',
+      'where the router listens (default 127.0.0.1); another address (0.0.0.0 for a phone on the same network) needs --token',
+    )
+    .option(
+      '--token <token>',
+      'bearer token the router requires beyond the health probes (default: EDGESHIFT_TOKEN); the device page takes it from its URL fragment',
+    )
     .option(
       '--json',
       'once ready, print what runs where (tiers, compute limits, links) as one JSON line on stdout',
@@ -82,6 +105,8 @@ Examples:
   $ edgeshift up
   $ edgeshift up --pin --policy carbon
   $ edgeshift up --topology lab.yaml --router-port 8100
+  $ edgeshift up --device browser
+  $ edgeshift up --router-host 0.0.0.0 --token "$(openssl rand -hex 16)"   (then open the printed /device URL on a phone)
   $ curl -s -H 'x-latency-budget-ms: 15' ... http://127.0.0.1:8000/v2/models/cnn/infer
 `,
     )
@@ -104,12 +129,20 @@ Examples:
         `edgeshift up: starting ${plan.nodes.map((n) => n.name).join(', ')}, their links, the energy agent and the router (models load first: seconds to a minute)...`,
       );
       const began = performance.now();
+      const token = flags.token ?? process.env['EDGESHIFT_TOKEN'];
+      const routerSettings = {
+        ...(flags.policy === undefined ? {} : { policy: flags.policy }),
+        ...(token === undefined ? {} : { token }),
+      };
       const running = await startTopology(plan, {
         file,
         baseDir: dirname(file),
         topology: value,
-        ...(flags.policy === undefined ? {} : { router: { policy: flags.policy } }),
+        router: routerSettings,
         onProgress: (line) => console.error(`  ${line}`),
+        ...(flags.device === undefined ? {} : { device: flags.device }),
+        ...(flags.deviceModel === undefined ? {} : { deviceModel: flags.deviceModel }),
+        ...(flags.routerHost === undefined ? {} : { routerHost: flags.routerHost }),
       });
       const seconds = ((performance.now() - began) / 1000).toFixed(1);
       const description = running.describe();
@@ -123,10 +156,23 @@ Examples:
           `  ${tier.name} link measured: ${check.measuredRttMs.toFixed(2)} ms round trip (configured ${check.configuredRttMs} ms; median of ${check.samples} health checks through it less straight to the node)`,
         );
       }
+      for (const line of deviceLines(running.routerUrl, token, running.browserDevice))
+        console.error(line);
       console.error(`edgeshift up: ready in ${seconds} s; Ctrl-C stops everything`);
       if (flags.json) process.stdout.write(`${JSON.stringify({ ...description, linkChecks })}\n`);
       await runUntilStopped(running);
     });
+}
+
+/** Where a phone (or any browser) joins as a device, and the headless one if it runs. */
+function deviceLines(
+  routerUrl: string,
+  token: string | undefined,
+  browser: RunningTopology['browserDevice'],
+): string[] {
+  const lines = deviceJoinLines(routerUrl, token);
+  if (browser !== null) lines.push(`  browser device: headless Chromium at ${browser.url}`);
+  return lines;
 }
 
 /** Until SIGINT / SIGTERM (stop, exit 0) or a part dying (stop the rest, exit 1). */

@@ -3,8 +3,8 @@
  * decoding both requests and responses.
  */
 
-import { isUtf8 } from 'node:buffer';
 import { quoteNonFiniteTokens } from './codec-exact.ts';
+import { isUtf8, utf8Text } from './codec-utf8.ts';
 import { describeValue } from './describe-value.ts';
 import { EdgeshiftError } from './errors.ts';
 
@@ -84,7 +84,7 @@ export function splitBody(
   if (!isUtf8(jsonBytes)) {
     throw new EdgeshiftError('ES_INVALID_JSON', 'the JSON part of the body is not valid UTF-8');
   }
-  let text = Buffer.from(jsonBytes.buffer, jsonBytes.byteOffset, jsonBytes.length).toString('utf8');
+  let text = utf8Text(jsonBytes);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -10,6 +10,7 @@
  * are printed by std::to_string, which is printf's "%f" for floats (6 decimals: "3.300000")
  * and plain digits for integers. edgeshift has no label files, so no ":<label>" suffix.
  */
+import { utf8Bytes } from './codec-utf8.ts';
 import { EdgeshiftError } from './errors.ts';
 import { DATATYPES, type Datatype, type Tensor } from './tensor.ts';
 
@@ -65,7 +66,7 @@ export function classify(tensor: Tensor, count: number, batched: boolean): Tenso
   for (let item = 0; item < Math.max(1, batch); item++) {
     const start = item * perItem;
     for (const i of topK(values, start, perItem, k)) {
-      out.push(Buffer.from(`${format(values[start + i]!, start + i)}:${i}`, 'utf8'));
+      out.push(utf8Bytes(`${format(values[start + i]!, start + i)}:${i}`));
     }
   }
   return {

@@ -3,7 +3,6 @@
  * pass that fills the typed array) and writing (flat, as JSON text).
  */
 
-import { isUtf8 } from 'node:buffer';
 import {
   ElementError,
   type JsonPath,
@@ -18,6 +17,7 @@ import {
   HOST_IS_LITTLE_ENDIAN,
   type NumericTypedArray,
 } from './codec-tensor-data.ts';
+import { isUtf8, utf8Bytes, utf8Text } from './codec-utf8.ts';
 import { EdgeshiftError } from './errors.ts';
 import type { Datatype, TensorData } from './tensor.ts';
 
@@ -303,7 +303,7 @@ function fillBytes(what: string, row: unknown[], out: Uint8Array[], offset: numb
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
     if (typeof v !== 'string') throw badElement(what, 'BYTES', offset + i, v);
-    out[offset + i] = Buffer.from(v, 'utf8');
+    out[offset + i] = utf8Bytes(v);
   }
 }
 
@@ -490,9 +490,7 @@ export function writeJsonTensorData(datatype: Datatype, data: TensorData): strin
       let s = '[';
       for (let i = 0; i < d.length; i++) {
         const el = d[i]!;
-        s +=
-          (i === 0 ? '' : ',') +
-          JSON.stringify(Buffer.from(el.buffer, el.byteOffset, el.length).toString('utf8'));
+        s += (i === 0 ? '' : ',') + JSON.stringify(utf8Text(el));
       }
       return s + ']';
     }

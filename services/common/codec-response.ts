@@ -6,6 +6,7 @@
 import { writeBinaryTensorData } from './codec-binary.ts';
 import { jsonUnrepresentable, writeJsonTensorData } from './codec-json.ts';
 import { dataMatchesDatatype, formatShape, shapeProduct } from './codec-tensor-data.ts';
+import { concatBytes, utf8Bytes } from './codec-utf8.ts';
 import { EdgeshiftError, type ErrorCode } from './errors.ts';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from './oip.ts';
 import { isDatatype, type Tensor } from './tensor.ts';
@@ -77,11 +78,11 @@ export function encodeWireTensor(
 /** Joins a JSON header and binary parts into one body. */
 export function assembleBody(json: string, binaryParts: Uint8Array[]): EncodedBody {
   if (binaryParts.length === 0) {
-    return { body: Buffer.from(json, 'utf8'), contentType: CONTENT_TYPE_JSON };
+    return { body: utf8Bytes(json), contentType: CONTENT_TYPE_JSON };
   }
-  const header = Buffer.from(json, 'utf8');
+  const header = utf8Bytes(json);
   return {
-    body: Buffer.concat([header, ...binaryParts]),
+    body: concatBytes([header, ...binaryParts]),
     headerLength: header.length,
     contentType: CONTENT_TYPE_BINARY,
   };

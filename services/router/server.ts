@@ -8,10 +8,12 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { createOipClient, type OipClient } from '../common/client/client.ts';
-import { createHttpApp } from '../common/http/app.ts';
+import { createHttpApp, HEALTH_PATHS } from '../common/http/app.ts';
 import { type ListenAddress, listenOn } from '../common/http/bind.ts';
 import { pickHttpLimits } from '../common/http/limits.ts';
 import { mulberry32 } from '../common/sample-inputs.ts';
+import type { DeviceHub } from '../device/hub.ts';
+import { DEVICE_PUBLIC_PATHS, registerDeviceRoutes } from '../device/routes.ts';
 import { type RouterConfig, type RouterSettings, resolveRouterConfig } from './config.ts';
 import { Dispatcher } from './dispatch.ts';
 import { createEnergySource } from './energy-sources.ts';
@@ -32,6 +34,11 @@ export interface RouterOptions extends RouterSettings {
   now?: () => number;
   /** Wall clock for hourly carbon intensity (tests and the carbon benchmark inject one). */
   wallClock?: () => Date;
+  /**
+   * Serve the browser device page and its hub at /device (docs/device.md); default true.
+   * The page and its static files are open without the token; everything else needs it.
+   */
+  device?: boolean;
 }
 
 export interface Router {
@@ -50,6 +57,8 @@ export interface Router {
   /** Stop accepting, answer what was received, then stop probing; within shutdownTimeoutMs. */
   close(): Promise<void>;
   readonly shutdownTimeoutMs: number;
+  /** The device hub behind /device (workloads and records); null when `device` is false. */
+  readonly devices: DeviceHub | null;
 }
 
 function packageVersion(): string {
@@ -69,7 +78,13 @@ function packageVersion(): string {
  * await router.close();
  */
 export async function createRouter(options: RouterOptions = {}): Promise<Router> {
-  const { topology: topologyOption, now: nowOption, wallClock: wallOption, ...settings } = options;
+  const {
+    topology: topologyOption,
+    now: nowOption,
+    wallClock: wallOption,
+    device: serveDevice = true,
+    ...settings
+  } = options;
   const config = resolveRouterConfig(settings);
   const now = nowOption ?? (() => performance.now());
   const wallClock = wallOption ?? (() => new Date());
@@ -138,7 +153,9 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
     ...(config.token === undefined ? {} : { token: config.token }),
     onArrival: markArrival,
     limits: pickHttpLimits(config),
+    publicPaths: serveDevice ? new Set([...HEALTH_PATHS, ...DEVICE_PUBLIC_PATHS]) : HEALTH_PATHS,
   });
+  const devices = serveDevice ? registerDeviceRoutes(http.app) : null;
   health.on('change', (state) => {
     if (started) events.emit('node', state);
   });
@@ -179,10 +196,13 @@ export async function createRouter(options: RouterOptions = {}): Promise<Router>
     states,
     events,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    devices,
     probeNow: () => Promise.all(states.map((s) => health.probe(s))).then(() => undefined),
     listen: () => listenOn(http.app, config.host, config.port),
     close() {
       closing ??= (async () => {
+        // Long polls from devices and the harness answer now, so the drain is not held.
+        devices?.close();
         await http.close();
         await stopAll();
       })();

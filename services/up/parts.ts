@@ -7,6 +7,7 @@
 import { EdgeshiftError, isEdgeshiftError } from '../common/errors.ts';
 import { bindError } from '../common/http/port.ts';
 import type { ChildService } from '../common/supervisor.ts';
+import { type BrowserDeviceOptions, startBrowserDevice } from '../device/headless.ts';
 import { createEnergyAgent, type EnergyAgentSettings } from '../energy/agent.ts';
 import { createLink } from '../netem/link.ts';
 import type { DirectionSpec } from '../netem/shaper.ts';
@@ -39,6 +40,12 @@ export type PartSpec =
       file: string;
       baseDir: string;
       options: RouterSettings;
+    }
+  | {
+      /** The device page in headless Chromium (services/device/headless.ts). */
+      kind: 'browser';
+      name: string;
+      options: Omit<BrowserDeviceOptions, 'onConsole'>;
     };
 
 /** A started part: where it listens and how to stop it. */
@@ -102,6 +109,10 @@ export async function servePart(spec: PartSpec): Promise<RunningService> {
         close: () => Promise.all([stats.close(), link.close()]).then(() => {}),
       };
     }
+    case 'browser': {
+      const device = await startBrowserDevice(spec.options);
+      return { ready: { url: device.url, pid }, close: () => device.close() };
+    }
     case 'router': {
       const topology = await resolveTopology(spec.topology, {
         file: spec.file,
@@ -128,9 +139,9 @@ async function listening<A extends { url: string }>(
     return await listen;
   } catch (error) {
     await close().catch(() => {});
-    const host =
-      spec.kind === 'link' ? spec.host : ((spec.options as { host?: string }).host ?? '127.0.0.1');
-    const port = spec.kind === 'link' ? spec.port : ((spec.options as { port?: number }).port ?? 0);
+    const options = spec.kind === 'link' ? {} : (spec.options as { host?: string; port?: number });
+    const host = spec.kind === 'link' ? spec.host : (options.host ?? '127.0.0.1');
+    const port = spec.kind === 'link' ? spec.port : (options.port ?? 0);
     throw bindError(error, host, port) ?? error;
   }
 }

@@ -40,6 +40,19 @@ export interface StartOptions {
   onProgress?: (line: string) => void;
   /** Milliseconds each part may take to report ready; default 120 s (models load first). */
   readyTimeoutMs?: number;
+  /**
+   * `browser`: also run the device page (services/device) in headless Chromium against
+   * the router, a device tier with a real browser runtime (docs/device.md). Default `node`
+   * only: the device node of the plan.
+   */
+  device?: 'node' | 'browser';
+  /** The browser device's model (default the first model of the plan's device node, else cnn). */
+  deviceModel?: string;
+  /**
+   * Where the router listens (default the plan's host, loopback): a phone on the same
+   * network reaches it on the machine's address, which needs `router.token`.
+   */
+  routerHost?: string;
 }
 
 export interface RunningPart {
@@ -58,6 +71,8 @@ export interface RunningTopology {
   readonly parts: readonly RunningPart[];
   readonly routerUrl: string;
   readonly plan: UpPlan;
+  /** The browser device (`device: 'browser'`): its page and name; null otherwise. */
+  readonly browserDevice: { name: string; url: string; model: string } | null;
   /** What the harness records about this topology (the manifest's tiers). */
   describe(): UpDescription;
   /**
@@ -148,8 +163,14 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
     stopping = true;
     const byKind = (kinds: PartSpec['kind'][]) =>
       handles.filter((h) => kinds.includes(h.part.kind));
-    // The router first (it stops sending), then what it sent to, then the meters.
-    for (const group of [byKind(['router']), byKind(['link', 'node']), byKind(['agent'])]) {
+    // The devices and the router first (they stop sending), then what they sent to, then
+    // the meters.
+    for (const group of [
+      byKind(['browser']),
+      byKind(['router']),
+      byKind(['link', 'node']),
+      byKind(['agent']),
+    ]) {
       await Promise.all(group.map((h) => h.stop().catch(() => null)));
     }
     handles.length = 0;
@@ -193,7 +214,7 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
       baseDir: options.baseDir,
       options: {
         ...settings,
-        host: plan.host,
+        host: name === 'router' ? (options.routerHost ?? plan.host) : plan.host,
         port,
         shutdownTimeoutMs: plan.shutdownTimeoutMs,
         drainDelayMs: 0,
@@ -204,12 +225,34 @@ export async function startTopology(plan: UpPlan, options: StartOptions): Promis
       {},
       null,
     );
+    let browserDevice: RunningTopology['browserDevice'] = null;
+    if (options.device === 'browser') {
+      const model =
+        options.deviceModel ?? plan.nodes.find((n) => n.tier === 'device')?.models[0] ?? 'cnn';
+      const token = options.router?.token;
+      const page = await launch(
+        {
+          kind: 'browser',
+          name: 'browser device',
+          options: {
+            routerUrl: router.url,
+            name: 'browser',
+            model,
+            ...(token === undefined ? {} : { token }),
+          },
+        },
+        {},
+        null,
+      );
+      browserDevice = { name: 'browser', url: page.url, model };
+    }
     const parts = handles.map((h) => h.part);
     let stopped: Promise<void> | undefined;
     return {
       parts,
       routerUrl: router.url,
       plan,
+      browserDevice,
       events,
       describe: () => describeTopology(plan, parts, fronts),
       startRouter: async (settings) => {

@@ -2,7 +2,7 @@
  * Checks a run's inputs and requested outputs against the session's signature before
  * they reach onnxruntime, so both runtimes reject bad requests with the same codes.
  */
-import { isUtf8 } from 'node:buffer';
+import { isUtf8 } from '../../common/codec-utf8.ts';
 import { EdgeshiftError } from '../../common/errors.ts';
 import { elementCount, type ModelSignature, type Tensor } from '../../common/tensor.ts';
 import { dataMatchesDatatype } from './ort-convert.ts';

@@ -11,7 +11,8 @@
  * queued runs, and callers must close sessions before `process.exit()`.
  */
 import { EdgeshiftError } from '../../common/errors.ts';
-import { assertModelReadable } from './model-file.ts';
+import { resolveModelSource } from './model-file.ts';
+import { describeModelSource, type ModelSource } from './model-source.ts';
 import type { OrtNodeModule } from './ort-node-module.ts';
 import { importOrtNode } from './ort-node-module.ts';
 import { OrtSession } from './ort-session.ts';
@@ -54,7 +55,7 @@ export function nodeSessionOptions(
 
 /** A load failure on a GPU provider is the provider's fault when it cannot even run a trivial model. */
 async function loadError(
-  modelPath: string,
+  model: string | Uint8Array,
   ep: ExecutionProvider,
   message: string,
 ): Promise<EdgeshiftError> {
@@ -64,21 +65,23 @@ async function loadError(
   }
   return new EdgeshiftError(
     'ES_MODEL_LOAD',
-    `${RUNTIME} cannot load ${modelPath}: ${message.trim()}`,
+    `${RUNTIME} cannot load ${describeModelSource(model)}: ${message.trim()}`,
   );
 }
 
 async function loadInline(
-  modelPath: string,
+  model: string | Uint8Array,
   ep: ExecutionProvider,
   sessionOptions: Record<string, unknown>,
 ): Promise<RuntimeSession> {
   const ort = await importOrtNode();
   let session: OrtNodeSession;
   try {
-    session = await ort.InferenceSession.create(modelPath, sessionOptions);
+    session = await (typeof model === 'string'
+      ? ort.InferenceSession.create(model, sessionOptions)
+      : ort.InferenceSession.create(model, sessionOptions));
   } catch (error) {
-    throw await loadError(modelPath, ep, error instanceof Error ? error.message : String(error));
+    throw await loadError(model, ep, error instanceof Error ? error.message : String(error));
   }
   try {
     return new OrtSession(ort, session, RUNTIME, ep);
@@ -96,20 +99,20 @@ export class OnnxruntimeNodeRuntime implements Runtime {
    * const session = await new OnnxruntimeNodeRuntime().load('models/built/cnn.onnx', { ep: 'cpu', threads: 2 });
    * const [probabilities] = await session.run([{ name: 'x', datatype: 'FP32', shape: [1, 4], data }]);
    */
-  async load(modelPath: string, options: RuntimeOptions = {}): Promise<RuntimeSession> {
+  async load(source: ModelSource, options: RuntimeOptions = {}): Promise<RuntimeSession> {
     const ep = options.ep ?? 'cpu';
-    await assertModelReadable(modelPath);
+    const model = await resolveModelSource(source);
     const problem = await staticProviderProblem(ep);
     if (problem !== undefined) throw providerUnavailable(RUNTIME, ep, problem);
     const sessionOptions = nodeSessionOptions(ep, options.threads, options.cpuMemArena);
-    if (options.worker === false) return loadInline(modelPath, ep, sessionOptions);
-    return openWorkerSession(modelPath, {
+    if (options.worker === false) return loadInline(model, ep, sessionOptions);
+    return openWorkerSession(model, {
       runtime: RUNTIME,
       ep,
       module: 'onnxruntime-node',
       abortableRuns: false,
       sessionOptions,
-      loadError: (message) => loadError(modelPath, ep, message),
+      loadError: (message) => loadError(model, ep, message),
     });
   }
 }

@@ -1,5 +1,8 @@
 import type { EdgeshiftError } from '../../common/errors.ts';
 import type { Datatype, ModelSignature, Tensor, TensorData } from '../../common/tensor.ts';
+import type { ModelSource } from './model-source.ts';
+
+export type { ModelSource };
 
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';
@@ -91,6 +94,6 @@ export interface RuntimeSession {
 
 export interface Runtime {
   readonly name: RuntimeName;
-  /** Load a model from an .onnx file path. */
-  load(modelPath: string, options?: RuntimeOptions): Promise<RuntimeSession>;
+  /** Load a model: an .onnx file's path, its bytes, or a URL (file:, http:, https:). */
+  load(model: ModelSource, options?: RuntimeOptions): Promise<RuntimeSession>;
 }

@@ -4,7 +4,7 @@
  * same way whether the parent runs under tsx, a tsx `register()` hook or plain node.
  *
  * workerData: { module: 'onnxruntime-node' | 'onnxruntime-web', wasmThreads?: number }
- * Requests:   { op: 'load', id, path, options } | { op: 'run', id, feeds, fetches } | { op: 'close', id }
+ * Requests:   { op: 'load', id, model, options } (model: a file path or .onnx bytes) | { op: 'run', id, feeds, fetches } | { op: 'close', id }
  *             feeds: { [name]: { type, data, dims } } (onnxruntime tensor parts)
  *             { op: 'host', id, channel, module, init, ep }: import a TypeScript module (through
  *             tsx, registered on first use) and call its host(context) (worker-host.ts)
@@ -124,7 +124,7 @@ async function handle(request) {
   try {
     const ort = await ortReady;
     if (request.op === 'load') {
-      session = await ort.InferenceSession.create(request.path, request.options);
+      session = await ort.InferenceSession.create(request.model, request.options);
       port.postMessage({ id: request.id, ok: true, value: metadataOf(session) });
     } else if (request.op === 'run') {
       const { value, returned, transfer } = await run(ort, request.feeds, request.fetches);

@@ -149,8 +149,11 @@ class WorkerSession implements RuntimeSession {
     return this.failureReason;
   }
 
-  async load(path: string, sessionOptions: Record<string, unknown>): Promise<OrtSessionMetadata> {
-    return (await this.post({ op: 'load', path, options: sessionOptions })) as OrtSessionMetadata;
+  async load(
+    model: string | Uint8Array,
+    sessionOptions: Record<string, unknown>,
+  ): Promise<OrtSessionMetadata> {
+    return (await this.post({ op: 'load', model, options: sessionOptions })) as OrtSessionMetadata;
   }
 
   async run(inputs: Tensor[], outputNames?: string[], options?: RunOptions): Promise<Tensor[]> {
@@ -325,14 +328,17 @@ class WorkerSession implements RuntimeSession {
   }
 }
 
-/** Start a worker, load the model in it and read the signature from the session's metadata. */
+/**
+ * Start a worker, load the model in it (a file path, or bytes, which are copied to it) and
+ * read the signature from the session's metadata.
+ */
 export async function openWorkerSession(
-  modelPath: string,
+  model: string | Uint8Array,
   options: WorkerSessionOptions,
 ): Promise<RuntimeSession> {
   const session = new WorkerSession(options);
   try {
-    const metadata = await session.load(modelPath, options.sessionOptions);
+    const metadata = await session.load(model, options.sessionOptions);
     session.signature = signatureFromMetadata(metadata);
   } catch (error) {
     await session.close().catch(() => undefined);

@@ -4,15 +4,16 @@
  * expected first, so the retry goes to the next of the same tier.
  */
 import { EdgeshiftError } from '../../common/errors.ts';
-import { TIERS, type Tier } from '../../node/config.ts';
+import type { Tier } from '../../node/config.ts';
 import type { PolicyFactory } from '../types.ts';
 import { byLatency } from './feasible.ts';
+import { POLICY_TIERS } from './tiers.ts';
 
 export const createPolicy: PolicyFactory = (argument) => {
-  if (!(TIERS as readonly string[]).includes(argument)) {
+  if (!(POLICY_TIERS as readonly string[]).includes(argument)) {
     throw new EdgeshiftError(
       'ES_CONFIG',
-      `policy static:<tier> needs one of ${TIERS.join(', ')}, got ${JSON.stringify(argument)}`,
+      `policy static:<tier> needs one of ${POLICY_TIERS.join(', ')}, got ${JSON.stringify(argument)}`,
     );
   }
   const tier = argument as Tier;
