@@ -350,8 +350,6 @@ export async function runBrowserDevicePhase(
       ],
       stability: stabilityOf(measured, {
         ...rule,
-        // At least one whole window: stabilityOf has none to put a request in otherwise.
-        windowS: Math.max(0.001, Math.min(rule.windowS, (endMs - startMs) / 1000)),
         measureStartMs: startMs,
         measureEndMs: endMs,
       }),

@@ -52,6 +52,7 @@ export function stabilityOf(
   const firstMs = measureEndMs - count * windowMs;
   const latencies: number[][] = Array.from({ length: count }, () => []);
   for (const r of requests) {
+    if (count === 0) break; // no whole window to put a request in
     if (!r.measured || !r.ok || r.doneMs < firstMs || r.doneMs > measureEndMs) continue;
     // A request finishing exactly at the end belongs to the last window.
     const i = Math.min(count - 1, Math.floor((r.doneMs - firstMs) / windowMs));

@@ -66,6 +66,15 @@ describe('stabilityOf', () => {
     assert.equal(firstTwo.stable, true);
   });
 
+  it('says so, without failing, when the span is shorter than one window', () => {
+    // A request finishing exactly at the end of the span: there is no window to hold it.
+    const requests = [{ measured: true, ok: true, doneMs: 500, latencyMs: 4 }];
+    const result = stabilityOf(requests, { windowS: 1, measureStartMs: 0, measureEndMs: 500 });
+    assert.equal(result.stable, false);
+    assert.match(result.rule, /only 0 whole windows of 1 s/);
+    assert.deepEqual(result.windows, []);
+  });
+
   it('is not stable with fewer windows than it reads', () => {
     const requests = steady(0, 5_000, () => 10);
     const result = stabilityOf(requests, { windowS: 2, measureStartMs: 0, measureEndMs: 5_000 });
