@@ -239,6 +239,13 @@ function assertUsageError(stderr: string, code: string): void {
 }
 
 describe('edgeshift CLI errors a newcomer can act on', () => {
+  it('stops quietly when its reader closes the pipe (edgeshift --help | head)', async () => {
+    const run = start(['--help']);
+    run.child.stdout!.destroy(); // closed before the CLI writes: its first write fails with EPIPE
+    assert.equal(await run.exit(), 0);
+    assert.doesNotMatch(run.output().stderr, /EPIPE|at \w/);
+  });
+
   let guarded: InferenceNode;
   let guardedUrl: string;
   const noToken = { EDGESHIFT_TOKEN: '' };

@@ -1,14 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { registerBenchCommand } from './commands/bench.ts';
-import { registerCheckCommand } from './commands/check.ts';
-import { registerEnergyCommand } from './commands/energy.ts';
-import { registerInferCommand } from './commands/infer.ts';
-import { registerModelsCommand } from './commands/models.ts';
-import { registerNodeCommand } from './commands/node.ts';
-import { registerReportCommands } from './commands/report.ts';
-import { registerRouterCommand } from './commands/router.ts';
-import { registerStartCommand } from './commands/start.ts';
-import { registerUpCommand } from './commands/up.ts';
+import { registerCommands } from './commands/index.ts';
 import { describeError } from './errors.ts';
 import { packageVersion } from './version.ts';
 
@@ -39,18 +30,15 @@ Examples:
 `,
   );
 
-registerStartCommand(program);
-registerBenchCommand(program);
-registerReportCommands(program);
-registerCheckCommand(program);
-registerNodeCommand(program);
-registerRouterCommand(program);
-registerUpCommand(program);
-registerModelsCommand(program);
-registerInferCommand(program);
-registerEnergyCommand(program);
+registerCommands(program);
 
 program.exitOverride();
+
+// A reader that stops early (`edgeshift --help | head`) closes the pipe: stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 try {
   await program.parseAsync(process.argv);

@@ -6,16 +6,7 @@
  * in the container.
  */
 import { Command, CommanderError } from 'commander';
-import { registerBenchCommand } from '../../cli/commands/bench.ts';
-import { registerCheckCommand } from '../../cli/commands/check.ts';
-import { registerEnergyCommand } from '../../cli/commands/energy.ts';
-import { registerInferCommand } from '../../cli/commands/infer.ts';
-import { registerModelsCommand } from '../../cli/commands/models.ts';
-import { registerNodeCommand } from '../../cli/commands/node.ts';
-import { registerReportCommands } from '../../cli/commands/report.ts';
-import { registerRouterCommand } from '../../cli/commands/router.ts';
-import { registerStartCommand } from '../../cli/commands/start.ts';
-import { registerUpCommand } from '../../cli/commands/up.ts';
+import { registerCommands } from '../../cli/commands/index.ts';
 
 export interface ParsedCommand {
   /** The subcommand's path, e.g. "node" or "energy agent". */
@@ -39,16 +30,7 @@ function pathOf(command: Command): string {
 /** Parses `edgeshift <args...>`; throws the parser's error (a CommanderError) on a bad line. */
 export async function parseEdgeshift(args: readonly string[]): Promise<ParsedCommand> {
   const program = new Command().name('edgeshift');
-  registerStartCommand(program);
-  registerBenchCommand(program);
-  registerReportCommands(program);
-  registerCheckCommand(program);
-  registerNodeCommand(program);
-  registerRouterCommand(program);
-  registerUpCommand(program);
-  registerModelsCommand(program);
-  registerInferCommand(program);
-  registerEnergyCommand(program);
+  registerCommands(program);
   let parsed: ParsedCommand | undefined;
   const errors: string[] = [];
   for (const command of allCommands(program)) {
