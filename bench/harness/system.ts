@@ -5,9 +5,11 @@
  * a free port, so a run can sit beside a running `edgeshift up`), or nodes and a router
  * that already run elsewhere, used as the topology file gives them.
  */
+
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { tokenFromEnv } from '../../services/common/http/bind.ts';
 import { lanAddresses } from '../../services/device/join.ts';
 import {
   describeCounter,
@@ -97,7 +99,10 @@ export async function openSystem(
   const topology = await loadTopology(topologyFile);
   for (const warning of topology.warnings) options.log(`note: ${warning}`);
   const token = scenario.topology.token;
-  if (!scenario.topology.start) return attached(topology, scenario.topology.router ?? null, token);
+  if (!scenario.topology.start) {
+    // Nodes that already run beyond loopback want their token: the scenario's, else $EDGESHIFT_TOKEN.
+    return attached(topology, scenario.topology.router ?? null, token ?? tokenFromEnv());
+  }
 
   const { value } = await readTopologyFile(topologyFile);
   const phone = options.device === 'phone';

@@ -55,7 +55,7 @@ const topologySchema = z
     pin: z.boolean().default(false),
     /** With start: false, the router to send routed phases to (its policy is its own). */
     router: z.url().optional(),
-    /** Bearer token for remote nodes and router. */
+    /** Bearer token for remote nodes and router; with `start: false`, default $EDGESHIFT_TOKEN. */
     token: z.string().min(1).optional(),
   })
   .default({ start: true, mode: 'processes', pin: false });

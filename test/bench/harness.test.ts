@@ -18,6 +18,7 @@ import { readRecords } from '../../bench/harness/read-records.ts';
 import type { RecordLine, RequestLine } from '../../bench/harness/records.ts';
 import { reportRun, runBench } from '../../bench/harness/run.ts';
 import { summarizeFolder } from '../../bench/harness/summarize-folder.ts';
+import { openSystem } from '../../bench/harness/system.ts';
 import { parseScenario } from '../../bench/scenario/load.ts';
 import type { Manifest } from '../../bench/summary/types.ts';
 import { DEFAULT_TOPOLOGY_PATH } from '../../services/router/topology/index.ts';
@@ -269,6 +270,34 @@ describe('edgeshift bench, sweeps', () => {
       routed!.steps.map((s) => s.withinBound),
       [true, true],
     );
+  });
+});
+
+describe('nodes that already run (start: false)', () => {
+  it("send the scenario's token, else $EDGESHIFT_TOKEN", async () => {
+    const loaded = scenario('attached', {
+      topology: { file: topologyFile, start: false, router: 'http://127.0.0.1:8000' },
+    });
+    const saved = process.env['EDGESHIFT_TOKEN'];
+    try {
+      process.env['EDGESHIFT_TOKEN'] = 'from-the-env';
+      const system = await openSystem(loaded, { log: quiet, seed: 1 });
+      assert.equal(system.token, 'from-the-env');
+      await system.stop();
+      const own = scenario('attached-own', {
+        topology: { file: topologyFile, start: false, token: 'from-the-file' },
+      });
+      const withOwn = await openSystem(own, { log: quiet, seed: 1 });
+      assert.equal(withOwn.token, 'from-the-file');
+      await withOwn.stop();
+      delete process.env['EDGESHIFT_TOKEN'];
+      const none = await openSystem(loaded, { log: quiet, seed: 1 });
+      assert.equal(none.token, undefined);
+      await none.stop();
+    } finally {
+      if (saved === undefined) delete process.env['EDGESHIFT_TOKEN'];
+      else process.env['EDGESHIFT_TOKEN'] = saved;
+    }
   });
 });
 
