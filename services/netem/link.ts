@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { mulberry32 } from '../common/sample-inputs.ts';
-import { ReleaseQueue } from './release-queue.ts';
+import { ReleaseQueue, wakerChoice } from './release-queue.ts';
 import { DirectionShaper, type DirectionSpec, newStreamOrder, type StreamOrder } from './shaper.ts';
 
 export interface LinkFaults {
@@ -146,6 +146,8 @@ class Pipe {
  * const { url } = await link.listen(); // send to `url` instead of the node
  */
 export function createLink(options: LinkOptions): Link {
+  // A mistyped choice fails here, where the caller names the link, not at a release.
+  wakerChoice();
   const random = mulberry32(options.seed ?? 1);
   const up = new DirectionShaper(options.up, random);
   const down = new DirectionShaper(options.down, random);

@@ -2,7 +2,8 @@
  * The links under test, in a process of their own so that the load generator never
  * shares their event loop: every link of the argument (services/netem/link.ts
  * `createLink`), each on a port of its own, all forwarding to one target, and a small
- * HTTP control server whose `GET /stats` answers every link's `stats()`. Started by the
+ * HTTP control server whose `GET /stats` answers every link's `stats()`, the process's
+ * release lateness histogram and its waker (release-queue.ts). Started by the
  * supervisor (services/common/supervisor.ts); reports
  * `{"url": <control URL>, "ports": {<link name>: <port>}}`.
  *
@@ -13,6 +14,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { serveAsChild } from '../../../services/common/supervisor.ts';
 import { createLink, type Link } from '../../../services/netem/link.ts';
+import { releaseLateness, releaseWaker } from '../../../services/netem/release-queue.ts';
 import type { DirectionSpec } from '../../../services/netem/shaper.ts';
 
 export interface LinkChildArgs {
@@ -50,7 +52,14 @@ await serveAsChild(async () => {
   const control = http.createServer((request, response) => {
     if (request.method === 'GET' && request.url === '/stats') {
       response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ links: links.map((l) => l.stats()), errors }));
+      response.end(
+        JSON.stringify({
+          links: links.map((l) => l.stats()),
+          errors,
+          lateness: releaseLateness(),
+          waker: releaseWaker(),
+        }),
+      );
       return;
     }
     response.statusCode = 404;

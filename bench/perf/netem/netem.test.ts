@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { LatenessHistogram } from '../../../services/netem/lateness.ts';
 import type { MachineInfo } from '../serving/machine.ts';
 import { bulkBytes, parseNetemCli, parseNumberList } from './cli.ts';
 import {
@@ -210,6 +211,32 @@ describe('summaries and verdicts', () => {
     assert.ok(load!.metP50);
     assert.ok(!load!.metP99);
     assert.equal(load!.linkCores, 0.3);
+  });
+
+  it('pools the link’s release lateness over the rounds, and prints it', () => {
+    const late = (ms: number[]) => {
+      const h = new LatenessHistogram();
+      for (const v of ms) h.record(v);
+      return h.snapshot();
+    };
+    const runs = [
+      { ...delayRun('100/s over 2', 2, 1), releaseLateCounts: late(Array(60).fill(0.01)) },
+      {
+        ...delayRun('100/s over 2', 2, 2),
+        releaseLateCounts: late([...Array(38).fill(0.01), 4, 4]),
+      },
+      delayRun('100/s over 2', null, 1),
+    ];
+    const [row] = delayRows(['100/s over 2'], [2], () => [1, 2, 3], runs);
+    assert.equal(row!.releaseLate!.count, 100);
+    assert.ok(Math.abs(row!.releaseLate!.p50Ms! / 0.01 - 1) <= 0.05);
+    // Two late releases of 100: the p99.
+    assert.ok(Math.abs(row!.releaseLate!.p99Ms! / 4 - 1) <= 0.05);
+    // Results written before it was recorded: no figure.
+    assert.equal(result().delay[0]!.releaseLate, null);
+    const text = formatReport({ ...result(), delayRuns: runs, delay: [row!] });
+    assert.match(text, /release late p50 \/ p99/);
+    assert.match(text, /\| +0\.0\d\d \/ [34]\.\d\d\d \|/);
   });
 
   it('judges bandwidth by the median round and ceiling ratios round by round', () => {

@@ -50,8 +50,8 @@ import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { summariseLatencies } from '../../../services/common/stats.ts';
 import { type SupervisedChild, startChild } from '../../../services/common/supervisor.ts';
+import { summariseLateness } from '../../../services/netem/lateness.ts';
 import type { LinkStats } from '../../../services/netem/link.ts';
-import { SPIN_MS } from '../../../services/netem/release-queue.ts';
 import { DEFAULT_BURST_BYTES, type DirectionSpec } from '../../../services/netem/shaper.ts';
 import { QUIET_BUSY } from '../cli-numbers.ts';
 import {
@@ -121,6 +121,8 @@ interface Harness {
   /** The link and echo processes: their CPU is the benchmark's own, not "other work". */
   pids: number[];
   linkPid: number;
+  /** The link process's control server (link-child.ts). */
+  linkControl: string;
   /** What went through each link, for the check against its own counts. */
   traffic: Map<string, Traffic>;
   problems: string[];
@@ -154,6 +156,25 @@ async function measured<T>(
       ? null
       : (after - before) / USER_HZ / seconds;
   return { value: run.value, otherCores: run.otherCores, stealCores, linkCores, seconds };
+}
+
+function lateNote(record: DelayRun): string {
+  if (record.releaseLateCounts == null) return '';
+  const late = summariseLateness(record.releaseLateCounts);
+  return late.p99Ms === null ? '' : `, releases late p99 ${late.p99Ms.toFixed(3)} ms`;
+}
+
+interface LinkChildStats {
+  links: LinkStats[];
+  errors: string[];
+  lateness: number[];
+  waker: { kind: 'thread' | 'timer'; leadMs: number } | null;
+}
+
+async function linkStats(h: Harness): Promise<LinkChildStats> {
+  const answer = await fetch(`${h.linkControl}/stats`);
+  if (!answer.ok) throw new Error(`the link process answered /stats with ${answer.status}`);
+  return (await answer.json()) as LinkChildStats;
 }
 
 /** Counts a measurement's traffic against its link and records what came back wrong. */
@@ -221,6 +242,7 @@ async function delayRun(
   const o = h.opts;
   const load = loadLabel(rate, o.connections);
   const run = await undisturbed(o, async () => {
+    const lateBefore = target.link === null ? null : (await linkStats(h)).lateness;
     const m = await measured(h, target, () =>
       rate === null
         ? sequentialPings(target.port, o.pings, o.messageBytes, h.pattern, gapMs)
@@ -238,7 +260,12 @@ async function delayRun(
     );
     // Every try's traffic crossed the link, a repeated one's too.
     account(h, target, m.value.traffic, `${load} round trips`);
-    return m;
+    const lateAfter = lateBefore === null ? null : (await linkStats(h)).lateness;
+    const releaseLateCounts =
+      lateBefore === null || lateAfter === null
+        ? null
+        : lateAfter.map((n, i) => n - (lateBefore[i] ?? 0));
+    return { ...m, releaseLateCounts };
   });
   const ping: PingRun = run.value;
   const summary = summariseLatencies(ping.rttMs);
@@ -254,6 +281,7 @@ async function delayRun(
       p99Ms: summary.p99Ms,
       lagP99Ms: lag,
       wrong: ping.traffic.wrong,
+      releaseLateCounts: run.releaseLateCounts,
       linkCores: run.linkCores,
       otherCores: run.otherCores,
       stealCores: run.stealCores,
@@ -345,6 +373,7 @@ async function main(): Promise<void> {
       pattern,
       pids: [echo.pid, links.pid],
       linkPid: links.pid,
+      linkControl: links.ready.url as string,
       traffic: new Map(),
       problems,
     };
@@ -399,7 +428,7 @@ async function main(): Promise<void> {
                 ? `direct, ${gapMs} ms pauses`
                 : 'direct';
           progress(
-            `round ${round}/${opts.rounds}, ${record.load}, ${what}: p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms (${record.count} round trips${record.otherCores === null ? '' : `, other work ${record.otherCores.toFixed(2)} cores`}${record.stealCores == null ? '' : ` (steal ${record.stealCores.toFixed(2)})`})`,
+            `round ${round}/${opts.rounds}, ${record.load}, ${what}: p50 ${record.p50Ms.toFixed(3)} ms, p99 ${record.p99Ms.toFixed(3)} ms (${record.count} round trips${record.otherCores === null ? '' : `, other work ${record.otherCores.toFixed(2)} cores`}${record.stealCores == null ? '' : ` (steal ${record.stealCores.toFixed(2)})`}${lateNote(record)})`,
           );
         }
       }
@@ -474,8 +503,7 @@ async function main(): Promise<void> {
     }
 
     // The links' own counts against the generator's.
-    const answer = await fetch(`${links.url}/stats`);
-    const stats = (await answer.json()) as { links: LinkStats[]; errors: string[] };
+    const stats = await linkStats(h);
     for (const e of stats.errors) problems.push(`link error: ${e}`);
     const byteChecks: ByteCheck[] = stats.links.map((s) => {
       const t = h.traffic.get(s.name) ?? noTraffic();
@@ -506,7 +534,8 @@ async function main(): Promise<void> {
         rounds: opts.rounds,
         waitIdle: opts.waitIdle,
         seed: opts.seed,
-        spinMs: SPIN_MS,
+        spinMs: stats.waker?.leadMs ?? Number.NaN,
+        waker: stats.waker?.kind ?? null,
         burstBytes: DEFAULT_BURST_BYTES,
       },
       delayRuns,

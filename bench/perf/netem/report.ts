@@ -4,6 +4,7 @@
  * figures.
  */
 import { median, summariseLatencies } from '../../../services/common/stats.ts';
+import { type LatenessSummary, summariseLateness } from '../../../services/netem/lateness.ts';
 import type { MachineInfo } from '../serving/machine.ts';
 
 /** The issue's targets for the link. */
@@ -63,6 +64,12 @@ export interface DelayRun extends Measured {
   /** Open loop: the generator's lag against its schedule (not in the round trips). */
   lagP99Ms: number | null;
   wrong: number;
+  /**
+   * Through a link: how late the link process ran its releases meanwhile, the counts of
+   * its histogram (services/netem/lateness.ts); absent direct, and in results written
+   * before it was recorded.
+   */
+  releaseLateCounts?: number[] | null;
 }
 
 /** Pooled over the rounds: one configured delay at one load against direct. */
@@ -93,6 +100,8 @@ export interface DelayRow {
   backToBackErrorP99Ms: number | null;
   /** Median over rounds of the link's CPU, cores. */
   linkCores: number | null;
+  /** How late the link ran its releases, pooled over the rounds; null where not recorded. */
+  releaseLate: LatenessSummary | null;
 }
 
 export interface BandwidthRun extends Measured {
@@ -164,7 +173,10 @@ export interface NetemSettings {
   rounds: number;
   waitIdle: number;
   seed: number;
+  /** How long the link's release queue spins before a release, ms... */
   spinMs: number;
+  /** ...after what woke it (services/netem/wakers.ts); absent in results written before. */
+  waker?: 'thread' | 'timer' | null;
   burstBytes: number;
 }
 
@@ -235,10 +247,18 @@ export function delayRows(
         linkCores: medianOrNull(
           runs.filter((r) => r.load === load && r.delayMs === delayMs).map((r) => r.linkCores),
         ),
+        releaseLate: pooledLateness(runs.filter((r) => r.load === load && r.delayMs === delayMs)),
       });
     }
   }
   return rows;
+}
+
+function pooledLateness(runs: readonly DelayRun[]): LatenessSummary | null {
+  const counts = runs.map((r) => r.releaseLateCounts).filter((c) => c != null);
+  if (counts.length === 0) return null;
+  const sum = counts[0]!.map((_, i) => counts.reduce((total, c) => total + (c[i] ?? 0), 0));
+  return summariseLateness(sum);
 }
 
 export function bandwidthRows(runs: readonly BandwidthRun[]): BandwidthRow[] {
@@ -392,13 +412,13 @@ export function formatReport(result: NetemResult): string {
   lines.push(
     'netem benchmark: the userspace link (services/netem) against the same traffic direct',
     `${m.cpuModel}, ${m.cores} cores, Node ${m.nodeVersion}, ${m.os}; load average ${m.loadAverage1m.toFixed(2)}, busy before start ${m.busyBeforeStart === null ? '?' : `${(m.busyBeforeStart * 100).toFixed(0)}%`}`,
-    `${s.rounds} rounds; ${s.messageBytes}-byte messages: ${s.pings} sequential round trips per target and round, open loop ${s.rate}/s over ${s.connections} connections for ${s.seconds} s; release queue spins the last ${s.spinMs} ms, token bucket ${s.burstBytes} bytes`,
+    `${s.rounds} rounds; ${s.messageBytes}-byte messages: ${s.pings} sequential round trips per target and round, open loop ${s.rate}/s over ${s.connections} connections for ${s.seconds} s; release queue ${s.waker == null ? '' : `woken by a ${s.waker}, `}spins the last ${s.spinMs} ms, token bucket ${s.burstBytes} bytes`,
     '',
   );
   if (result.problems.length > 0) lines.push(`INVALID: ${result.problems.join('; ')}`, '');
 
   lines.push(
-    `Added delay: the round trip through the link less the same traffic direct, less the configured round trip (2 x the one-way delay), ms; percentiles pooled over the rounds. Direct is paced like the link: sequentially, a pause of the configured round trip before each message, so both ends sit idle as long as through the link (under load the open loop's schedule is the same for both). The last column gives the error against direct back to back instead. Target: within ${TARGETS.delayP50Ms} ms at p50 and ${TARGETS.delayP99Ms} ms at p99.`,
+    `Added delay: the round trip through the link less the same traffic direct, less the configured round trip (2 x the one-way delay), ms; percentiles pooled over the rounds. Direct is paced like the link: sequentially, a pause of the configured round trip before each message, so both ends sit idle as long as through the link (under load the open loop's schedule is the same for both). "vs back to back" gives the error against direct back to back instead; "release late" how long after its time the link process ran each release meanwhile (its own timing, which a round trip meets twice). Target: within ${TARGETS.delayP50Ms} ms at p50 and ${TARGETS.delayP99Ms} ms at p99.`,
     '',
     table(
       [
@@ -412,6 +432,7 @@ export function formatReport(result: NetemResult): string {
         `error p50 (<= ${TARGETS.delayP50Ms})`,
         `error p99 (<= ${TARGETS.delayP99Ms})`,
         'vs back to back p50 / p99',
+        'release late p50 / p99',
         'link cores',
       ],
       result.delay.map((r) => [
@@ -427,9 +448,12 @@ export function formatReport(result: NetemResult): string {
         r.backToBackErrorP50Ms === null || r.backToBackErrorP99Ms === null
           ? '-'
           : `${signed(r.backToBackErrorP50Ms)} / ${signed(r.backToBackErrorP99Ms)}`,
+        r.releaseLate?.p50Ms == null || r.releaseLate.p99Ms === null
+          ? '-'
+          : `${fixed(r.releaseLate.p50Ms)} / ${fixed(r.releaseLate.p99Ms)}`,
         fixed(r.linkCores, 2),
       ]),
-      [false, true, true, true, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true, true, true, true],
     ),
     '',
   );
