@@ -337,7 +337,7 @@ export async function runBrowserDevicePhase(
       cappedBy: options.signal.aborted ? 'abort' : null,
       cut: options.requests.filter((r) => r.measured).length - measured.length,
       energy: [deviceWindow(device, page?.energy ?? null, local, { startMs, endMs }, external)],
-      links: [{ node: device, up: null, down: null, problem: 'no link' }],
+      links: [{ node: device, up: null, down: null, problem: 'no link', releaseLateP99Ms: null }],
       sites: [
         {
           node: device,

@@ -6,8 +6,11 @@
  * the energy windows, link bytes, sites and stability.
  */
 import type { IdleBaseline } from '../../services/energy/window.ts';
-import type { LinkStats } from '../../services/netem/link.ts';
-import { readLinkStats } from '../../services/netem/stats-server.ts';
+import {
+  readLinkStats,
+  releaseLateP99Between,
+  type ServedLinkStats,
+} from '../../services/netem/stats-server.ts';
 import type { BudgetMix } from '../load/budget-mix.ts';
 import type { Clock, LoadPattern, LoadResult, LoadTarget } from '../load/pattern.ts';
 import { stabilityOf } from '../load/stability.ts';
@@ -49,8 +52,10 @@ export interface PhaseContext {
 /** A tier without a link in front of it: no network, not unknown bytes. */
 export const NO_LINK = 'no link';
 
-async function linkCounts(tiers: readonly SystemTier[]): Promise<Map<string, LinkStats | string>> {
-  const out = new Map<string, LinkStats | string>();
+async function linkCounts(
+  tiers: readonly SystemTier[],
+): Promise<Map<string, ServedLinkStats | string>> {
+  const out = new Map<string, ServedLinkStats | string>();
   await Promise.all(
     tiers.map(async (t) => {
       if (t.linkStatsUrl === null) return;
@@ -66,8 +71,8 @@ async function linkCounts(tiers: readonly SystemTier[]): Promise<Map<string, Lin
 
 function linkBytes(
   tiers: readonly SystemTier[],
-  before: Map<string, LinkStats | string>,
-  after: Map<string, LinkStats | string>,
+  before: Map<string, ServedLinkStats | string>,
+  after: Map<string, ServedLinkStats | string>,
 ): LinkBytes[] {
   return tiers.map((t) => {
     const a = before.get(t.name);
@@ -78,6 +83,7 @@ function linkBytes(
         up: null,
         down: null,
         problem: t.linkStatsUrl === null ? NO_LINK : 'not read',
+        releaseLateP99Ms: null,
       };
     }
     if (typeof a === 'string' || typeof b === 'string') {
@@ -86,6 +92,7 @@ function linkBytes(
         up: null,
         down: null,
         problem: typeof a === 'string' ? a : (b as string),
+        releaseLateP99Ms: null,
       };
     }
     return {
@@ -93,6 +100,7 @@ function linkBytes(
       up: b.bytesUp - a.bytesUp,
       down: b.bytesDown - a.bytesDown,
       problem: null,
+      releaseLateP99Ms: releaseLateP99Between(a, b),
     };
   });
 }
@@ -139,7 +147,7 @@ export async function runPhase(plan: PhasePlan, ctx: PhaseContext): Promise<Phas
     ...(ctx.onProgress === undefined ? {} : { onProgress: ctx.onProgress }),
   };
   const result = await plan.measured.run(plan.target(false, record), options);
-  const [energyAfter, linksAfter]: [EdgeReadings, Map<string, LinkStats | string>] =
+  const [energyAfter, linksAfter]: [EdgeReadings, Map<string, ServedLinkStats | string>] =
     await Promise.all([readEdges(ctx.metered), linkCounts(ctx.tiers)]);
 
   const served = new Map<string, number>();

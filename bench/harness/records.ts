@@ -110,6 +110,12 @@ export interface LinkBytes {
   up: number | null;
   down: number | null;
   problem: string | null;
+  /**
+   * How late the link ran its releases in the phase, p99 ms (its own timing against its
+   * profile's delays; services/netem/lateness.ts); null: no link, no release, or not
+   * read; absent in records written before it was kept.
+   */
+  releaseLateP99Ms?: number | null;
 }
 
 export interface StabilityResult {

@@ -86,17 +86,25 @@ function placementBlocks(phase: PhaseSummary): Block[] {
       total > 0 ? formatFraction(count / total) : na(),
       formatBytes(bytes?.up),
       formatBytes(bytes?.down),
+      formatMs(phase.linkReleaseLateP99Ms?.[tier]),
     ];
   });
   return [
     heading(4, 'Placements'),
     table(
-      ['Tier', 'requests', 'share', 'link bytes up / inference', 'link bytes down / inference'],
+      [
+        'Tier',
+        'requests',
+        'share',
+        'link bytes up / inference',
+        'link bytes down / inference',
+        'link releases late p99, ms',
+      ],
       rows,
-      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5],
     ),
     paragraph(
-      'Requests per tier from the x-edgeshift-tier response header (for routed phases, the routing decisions); link bytes are the link counters over the phase divided by the inferences there.',
+      'Requests per tier from the x-edgeshift-tier response header (for routed phases, the routing decisions); link bytes are the link counters over the phase divided by the inferences there; "releases late" is how long after its time the link process ran its releases in the phase (its histogram, counter; docs/netem.md), the link\'s own timing against its profile.',
     ),
   ];
 }

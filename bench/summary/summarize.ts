@@ -113,6 +113,7 @@ function summarizePhase(p: PhaseLines, run: RunLine, options: SummarizeOptions):
   const placements = countBy(ok, (r) => r.tier ?? 'unknown');
   const footprint: Record<string, Footprint> = {};
   const bytesPerInference: PhaseSummary['bytesPerInference'] = {};
+  const linkReleaseLateP99Ms: Record<string, number | null> = {};
   for (const e of energy) {
     if (e.inferences === 0) continue;
     const link = p.end?.links.find((l) => l.node === e.node) ?? null;
@@ -125,6 +126,7 @@ function summarizePhase(p: PhaseLines, run: RunLine, options: SummarizeOptions):
             down: link.down === null ? null : link.down / e.inferences,
           };
     bytesPerInference[e.tier] = bytes ?? { up: null, down: null };
+    linkReleaseLateP99Ms[e.tier] = link?.releaseLateP99Ms ?? null;
     const servedThere = ok.filter(
       (r) => r.node === e.node || (r.node === null && r.tier === e.tier),
     );
@@ -176,6 +178,7 @@ function summarizePhase(p: PhaseLines, run: RunLine, options: SummarizeOptions):
     energy,
     footprint,
     bytesPerInference,
+    linkReleaseLateP99Ms,
   };
   if (start.kind === 'generate') {
     const tokens = ok.reduce((a, r) => a + (r.tokens ?? 0), 0);

@@ -118,6 +118,11 @@ export interface PhaseSummary {
   footprint: Record<string, Footprint>;
   /** Link bytes per inference per tier, each way. */
   bytesPerInference: Record<string, { up: number | null; down: number | null }>;
+  /**
+   * Per tier: how late the link in front of it ran its releases in the phase, p99 ms;
+   * null where there is no link or it was not measured. Absent in older summaries.
+   */
+  linkReleaseLateP99Ms?: Record<string, number | null>;
   generate?: {
     ttftMs: LatencyPercentiles;
     tpotMs: LatencyPercentiles;

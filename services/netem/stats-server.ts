@@ -1,15 +1,29 @@
 /**
  * A link's byte counts for another process: the link itself forwards raw TCP, so its
- * counts are served beside it, on a port of their own, as `GET /stats` (LinkStats JSON)
- * and `GET /metrics` (Prometheus counters). The harness reads `/stats` at the edges of
- * each measured phase and turns the difference into network bytes per inference.
+ * counts are served beside it, on a port of their own, as `GET /stats` (LinkStats JSON,
+ * with how late the process's links have run their releases) and `GET /metrics`
+ * (Prometheus counters). The harness reads `/stats` at the edges of each measured phase
+ * and turns the difference into network bytes per inference and the link's timing.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { EdgeshiftError } from '../common/errors.ts';
 import { createHttpApp } from '../common/http/app.ts';
 import { listenOn } from '../common/http/bind.ts';
 import { route } from '../common/http/routes.ts';
+import { summariseLateness } from './lateness.ts';
 import type { Link, LinkStats } from './link.ts';
+import { releaseLateness } from './release-queue.ts';
+
+/** What `GET /stats` answers. */
+export interface ServedLinkStats extends LinkStats {
+  /**
+   * The release lateness histogram of the process the link runs in (lateness.ts; every
+   * link of `edgeshift up` has a process of its own), since it started: diff two and
+   * `summariseLateness` them. Absent from servers older than it.
+   */
+  releaseLateCounts?: number[];
+  timestamp: string;
+}
 
 export interface LinkStatsServer {
   listen(): Promise<{ url: string }>;
@@ -71,8 +85,9 @@ export function createLinkStatsServer(
   route(http.app, {
     methods: ['GET'],
     urls: ['/stats'],
-    handler: async (): Promise<LinkStats & { timestamp: string }> => ({
+    handler: async (): Promise<ServedLinkStats> => ({
       ...link.stats(),
+      releaseLateCounts: releaseLateness(),
       timestamp: new Date().toISOString(),
     }),
   });
@@ -98,8 +113,20 @@ export function createLinkStatsServer(
   };
 }
 
+/** How late a link ran its releases between two reads of its stats; null where either lacks them. */
+export function releaseLateP99Between(
+  before: ServedLinkStats,
+  after: ServedLinkStats,
+): number | null {
+  if (before.releaseLateCounts === undefined || after.releaseLateCounts === undefined) return null;
+  return summariseLateness(after.releaseLateCounts, before.releaseLateCounts).p99Ms;
+}
+
 /** A link's counts from its stats endpoint (another process's link). */
-export async function readLinkStats(statsUrl: string, signal?: AbortSignal): Promise<LinkStats> {
+export async function readLinkStats(
+  statsUrl: string,
+  signal?: AbortSignal,
+): Promise<ServedLinkStats> {
   const response = await fetch(`${statsUrl}/stats`, {
     signal: signal ?? AbortSignal.timeout(5_000),
   });
@@ -109,5 +136,5 @@ export async function readLinkStats(statsUrl: string, signal?: AbortSignal): Pro
       `link stats at ${statsUrl}/stats answered ${response.status}`,
     );
   }
-  return (await response.json()) as LinkStats;
+  return (await response.json()) as ServedLinkStats;
 }

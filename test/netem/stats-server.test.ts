@@ -1,7 +1,8 @@
 /**
  * A link's byte counts served on a port of their own: `GET /stats` gives the same counts
  * as the link's `stats()` after real traffic through a real link, `GET /metrics` the same
- * as Prometheus counters, and an unknown path the usual error shape.
+ * as Prometheus counters, and an unknown path the usual error shape; `/stats` also gives
+ * the process's release lateness, which moves with the traffic.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,6 +13,7 @@ import {
   createLinkStatsServer,
   type LinkStatsServer,
   readLinkStats,
+  releaseLateP99Between,
 } from '../../services/netem/stats-server.ts';
 
 let echo: net.Server;
@@ -68,6 +70,12 @@ describe('link stats server', () => {
       { up: after.bytesUp, down: after.bytesDown },
       { up: link.stats().bytesUp, down: link.stats().bytesDown },
     );
+    // The releases of that traffic (one chunk each way at least) and how late they ran.
+    const releases = (s: typeof after) => s.releaseLateCounts!.reduce((a, n) => a + n, 0);
+    assert.ok(releases(after) - releases(before) >= 2);
+    const late = releaseLateP99Between(before, after);
+    assert.ok(late !== null && late >= 0, String(late));
+    assert.equal(releaseLateP99Between(after, after), null);
   });
 
   it('serves Prometheus counters with the same figures', async () => {

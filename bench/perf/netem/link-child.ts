@@ -56,7 +56,7 @@ await serveAsChild(async () => {
         JSON.stringify({
           links: links.map((l) => l.stats()),
           errors,
-          lateness: releaseLateness(),
+          releaseLateCounts: releaseLateness(),
           waker: releaseWaker(),
         }),
       );

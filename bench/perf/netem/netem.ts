@@ -167,7 +167,7 @@ function lateNote(record: DelayRun): string {
 interface LinkChildStats {
   links: LinkStats[];
   errors: string[];
-  lateness: number[];
+  releaseLateCounts: number[];
   waker: { kind: 'thread' | 'timer'; leadMs: number } | null;
 }
 
@@ -242,7 +242,7 @@ async function delayRun(
   const o = h.opts;
   const load = loadLabel(rate, o.connections);
   const run = await undisturbed(o, async () => {
-    const lateBefore = target.link === null ? null : (await linkStats(h)).lateness;
+    const lateBefore = target.link === null ? null : (await linkStats(h)).releaseLateCounts;
     const m = await measured(h, target, () =>
       rate === null
         ? sequentialPings(target.port, o.pings, o.messageBytes, h.pattern, gapMs)
@@ -260,7 +260,7 @@ async function delayRun(
     );
     // Every try's traffic crossed the link, a repeated one's too.
     account(h, target, m.value.traffic, `${load} round trips`);
-    const lateAfter = lateBefore === null ? null : (await linkStats(h)).lateness;
+    const lateAfter = lateBefore === null ? null : (await linkStats(h)).releaseLateCounts;
     const releaseLateCounts =
       lateBefore === null || lateAfter === null
         ? null
