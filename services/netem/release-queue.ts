@@ -14,6 +14,7 @@
  * same time run in the order they were pushed, so a queue's own order holds.
  */
 import { performance } from 'node:perf_hooks';
+import { EdgeshiftError } from '../common/errors.ts';
 import { LatenessHistogram } from './lateness.ts';
 import { ThreadWaker, TimerWaker, type Waker } from './wakers.ts';
 
@@ -127,7 +128,8 @@ export function wakerChoice(env: NodeJS.ProcessEnv = process.env): 'thread' | 't
   const value = env.EDGESHIFT_NETEM_WAKER;
   if (value === undefined || value === '' || value === 'timer') return 'timer';
   if (value === 'thread') return 'thread';
-  throw new RangeError(
+  throw new EdgeshiftError(
+    'ES_CONFIG',
     `EDGESHIFT_NETEM_WAKER must be "thread" or "timer", not ${JSON.stringify(value)}`,
   );
 }

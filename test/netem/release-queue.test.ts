@@ -221,9 +221,9 @@ describe('the waker choice', () => {
     assert.equal(wakerChoice({ EDGESHIFT_NETEM_WAKER: '' }), 'timer');
     assert.equal(wakerChoice({ EDGESHIFT_NETEM_WAKER: 'thread' }), 'thread');
     assert.equal(wakerChoice({ EDGESHIFT_NETEM_WAKER: 'timer' }), 'timer');
-    assert.throws(
-      () => wakerChoice({ EDGESHIFT_NETEM_WAKER: 'thred' }),
-      /EDGESHIFT_NETEM_WAKER must be "thread" or "timer", not "thred"/,
-    );
+    assert.throws(() => wakerChoice({ EDGESHIFT_NETEM_WAKER: 'thred' }), {
+      code: 'ES_CONFIG',
+      message: 'EDGESHIFT_NETEM_WAKER must be "thread" or "timer", not "thred"',
+    });
   });
 });
