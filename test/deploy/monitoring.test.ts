@@ -17,13 +17,13 @@ import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { createEnergyAgent, type EnergyAgent } from '../../services/energy/index.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { createRouter, type Router } from '../../services/router/server.ts';
-import { resolveTopology } from '../../services/router/topology/index.ts';
 import {
   buildPowercapTree,
   INTEL_LAPTOP,
   type PowercapTree,
 } from '../energy/test-support/powercap-tree.ts';
 import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
+import { LOOPBACK_LINK, labTopology, testSite } from '../support/topology.ts';
 import { loadCompose, mounts, publishedPorts, REPO } from './compose.ts';
 
 const promtool = promtoolPath();
@@ -268,28 +268,19 @@ describe('live /metrics of a node, a router and an energy agent', () => {
       energy: { agent: agentUrl },
     });
     const { url: nodeUrl } = await node.listen();
-    const topology = await resolveTopology(
-      {
-        sites: {
-          lab: {
-            carbonIntensity: { gco2ePerKwh: 400, source: 'assumed: test' },
-            pue: { value: 1, source: 'assumed: test' },
-            wue: { litersPerKwh: 0, source: 'assumed: test' },
-            gridWater: { litersPerKwh: 0, source: 'assumed: test' },
-          },
+    const topology = await labTopology(
+      [
+        {
+          name: 'edge',
+          tier: 'edge',
+          url: nodeUrl,
+          site: 'lab',
+          link: LOOPBACK_LINK,
+          models: ['mlp'],
         },
-        nodes: [
-          {
-            name: 'edge',
-            tier: 'edge',
-            url: nodeUrl,
-            site: 'lab',
-            link: { rttMs: 0.1, bandwidthMbps: 10_000, source: 'assumed: loopback' },
-            models: ['mlp'],
-          },
-        ],
-      },
-      { file: null, baseDir: REPO },
+      ],
+      testSite(400),
+      REPO,
     );
     router = await createRouter({
       topology,

@@ -28,7 +28,7 @@ import type { DeviceRecord, RecordsPage } from '../../services/device/protocol.t
 import { OnnxruntimeNodeRuntime } from '../../services/node/runtimes/onnxruntime-node.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { createRouter, type Router } from '../../services/router/server.ts';
-import { resolveTopology } from '../../services/router/topology/index.ts';
+import { labTopology, testSite } from '../support/topology.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'device-test-token-0123456789';
@@ -109,29 +109,19 @@ describe('device page in headless Chromium', {
       port: 0,
     });
     const edgeAddress = await edge.listen();
-    const topology = await resolveTopology(
-      {
-        sites: {
-          lab: {
-            carbonIntensity: { gco2ePerKwh: 300, source: 'assumed: test' },
-            pue: { value: 1.2, source: 'assumed: test' },
-            wue: { litersPerKwh: 0, source: 'assumed: test' },
-            gridWater: { litersPerKwh: 0, source: 'assumed: test' },
-          },
+    const topology = await labTopology(
+      [
+        {
+          name: 'edge',
+          tier: 'edge',
+          url: edgeAddress.url,
+          site: 'lab',
+          link: { rttMs: 1, bandwidthMbps: 1000, source: 'assumed: loopback' },
+          energy: { source: 'none' },
+          models: ['cnn'],
         },
-        nodes: [
-          {
-            name: 'edge',
-            tier: 'edge',
-            url: edgeAddress.url,
-            site: 'lab',
-            link: { rttMs: 1, bandwidthMbps: 1000, source: 'assumed: loopback' },
-            energy: { source: 'none' },
-            models: ['cnn'],
-          },
-        ],
-      },
-      { file: null, baseDir: process.cwd() },
+      ],
+      testSite(300, 1.2),
     );
     router = await createRouter({
       topology,

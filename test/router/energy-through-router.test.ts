@@ -10,19 +10,12 @@ import { createOipClient } from '../../services/common/client/index.ts';
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { createNode, type InferenceNode } from '../../services/node/server.ts';
 import { createRouter, type Router } from '../../services/router/server.ts';
-import { resolveTopology } from '../../services/router/topology/index.ts';
 import {
   buildPowercapTree,
   INTEL_LAPTOP,
   type PowercapTree,
 } from '../energy/test-support/powercap-tree.ts';
-
-const SITE = {
-  carbonIntensity: { gco2ePerKwh: 400, source: 'assumed: test' },
-  pue: { value: 1.5, source: 'assumed: test' },
-  wue: { litersPerKwh: 0, source: 'assumed: test' },
-  gridWater: { litersPerKwh: 0, source: 'assumed: test' },
-};
+import { LOOPBACK_LINK, labTopology, testSite } from '../support/topology.ts';
 
 describe('energy per inference through the router', () => {
   let tree: PowercapTree;
@@ -41,23 +34,20 @@ describe('energy per inference through the router', () => {
       energy: { powercapRoot: tree.root, meters: ['rapl'] },
     });
     const { url } = await node.listen();
-    const topology = await resolveTopology(
-      {
-        sites: { lab: SITE },
-        nodes: [
-          {
-            name: 'metered',
-            tier: 'edge',
-            url,
-            site: 'lab',
-            link: { rttMs: 0.1, bandwidthMbps: 10_000, source: 'assumed: loopback' },
-            // A long interval: the test closes windows itself with read().
-            energy: { source: 'edgeshift', intervalMs: 3_600_000 },
-            models: ['mlp'],
-          },
-        ],
-      },
-      { file: null, baseDir: process.cwd() },
+    const topology = await labTopology(
+      [
+        {
+          name: 'metered',
+          tier: 'edge',
+          url,
+          site: 'lab',
+          link: LOOPBACK_LINK,
+          // A long interval: the test closes windows itself with read().
+          energy: { source: 'edgeshift', intervalMs: 3_600_000 },
+          models: ['mlp'],
+        },
+      ],
+      testSite(400, 1.5),
     );
     router = await createRouter({
       topology,

@@ -12,7 +12,7 @@ import { createOipClient, type OipClient } from '../../services/common/client/in
 import { makeSampleInputs } from '../../services/common/sample-inputs.ts';
 import { type SupervisedChild, startChild } from '../../services/common/supervisor.ts';
 import { createRouter, type Router } from '../../services/router/server.ts';
-import { resolveTopology } from '../../services/router/topology/index.ts';
+import { labTopology, testSite } from '../support/topology.ts';
 
 const NODE_CHILD = new URL('../support/node-child.ts', import.meta.url);
 
@@ -24,13 +24,6 @@ function startNode(name: string, tier: string, port = 0): Promise<SupervisedChil
     output: 'collect',
   });
 }
-
-const SITE = {
-  carbonIntensity: { gco2ePerKwh: 300, source: 'assumed: test' },
-  pue: { value: 1, source: 'assumed: test' },
-  wue: { litersPerKwh: 0, source: 'assumed: test' },
-  gridWater: { litersPerKwh: 0, source: 'assumed: test' },
-};
 
 describe('a node killed under load, and coming back', () => {
   let preferred: SupervisedChild;
@@ -53,15 +46,9 @@ describe('a node killed under load, and coming back', () => {
       models: ['mlp'],
       priors: { '*': { joulesPerInference: joules, source: 'assumed: test' } },
     });
-    const topology = await resolveTopology(
-      {
-        sites: { lab: SITE },
-        nodes: [
-          node('frugal', 'edge', preferred.url, 0.1),
-          node('spare', 'hyperscale', other.url, 1),
-        ],
-      },
-      { file: null, baseDir: process.cwd() },
+    const topology = await labTopology(
+      [node('frugal', 'edge', preferred.url, 0.1), node('spare', 'hyperscale', other.url, 1)],
+      testSite(300),
     );
     router = await createRouter({
       topology,
