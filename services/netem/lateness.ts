@@ -6,21 +6,53 @@
  * were not, the tail is the sockets' and the processes', not the link's timing.
  */
 
+/**
+ * Edges of the exact, cumulative counts kept beside the 5% buckets for a Prometheus
+ * histogram (the link stats server's `/metrics`), ms: from what a link's own timing should
+ * be (well under 0.2 ms) to what breaks a profile's delay.
+ */
+export const EXPORTED_EDGES_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100] as const;
+
+/** A Prometheus histogram's figures: cumulative counts at each edge, the count, the sum. */
+export interface ExportedLateness {
+  edgesMs: readonly number[];
+  atOrBelow: number[];
+  count: number;
+  sumMs: number;
+}
+
 const GROWTH = 1.05;
 /** Buckets: [0, 1 µs), then [1.05^(i-1), 1.05^i) µs; the last one holds everything from ~1 s. */
 const BUCKETS = 1 + Math.ceil(Math.log(1e6) / Math.log(GROWTH));
 
 export class LatenessHistogram {
   readonly counts = new Float64Array(BUCKETS);
+  private readonly atOrBelow = new Float64Array(EXPORTED_EDGES_MS.length);
+  private sumMs = 0;
+  private count = 0;
 
   record(lateMs: number): void {
     const us = lateMs * 1000;
     const i = us < 1 ? 0 : Math.min(BUCKETS - 1, 1 + Math.floor(Math.log(us) / Math.log(GROWTH)));
     this.counts[i]! += 1;
+    this.count += 1;
+    this.sumMs += lateMs;
+    for (let e = EXPORTED_EDGES_MS.length - 1; e >= 0 && lateMs <= EXPORTED_EDGES_MS[e]!; e--) {
+      this.atOrBelow[e]! += 1;
+    }
   }
 
   snapshot(): number[] {
     return Array.from(this.counts);
+  }
+
+  exported(): ExportedLateness {
+    return {
+      edgesMs: EXPORTED_EDGES_MS,
+      atOrBelow: Array.from(this.atOrBelow),
+      count: this.count,
+      sumMs: this.sumMs,
+    };
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EdgeshiftError } from '../common/errors.ts';
-import { LatenessHistogram } from './lateness.ts';
+import { type ExportedLateness, LatenessHistogram } from './lateness.ts';
 import { ThreadWaker, TimerWaker, type Waker } from './wakers.ts';
 
 export { SPIN_MS } from './wakers.ts';
@@ -141,7 +141,16 @@ function newWaker(now: () => number): Waker {
 
 /** How late this process's links (on the default clock) have run their releases, so far. */
 export function releaseLateness(): number[] {
-  return (schedulers.get(defaultNow)?.lateness ?? new LatenessHistogram()).snapshot();
+  return defaultLateness().snapshot();
+}
+
+/** The same as a Prometheus histogram's figures (lateness.ts `exported`). */
+export function releaseLatenessExported(): ExportedLateness {
+  return defaultLateness().exported();
+}
+
+function defaultLateness(): LatenessHistogram {
+  return schedulers.get(defaultNow)?.lateness ?? new LatenessHistogram();
 }
 
 /**

@@ -12,7 +12,9 @@ import { listenOn } from '../common/http/bind.ts';
 import { route } from '../common/http/routes.ts';
 import { summariseLateness } from './lateness.ts';
 import type { Link, LinkStats } from './link.ts';
-import { releaseLateness } from './release-queue.ts';
+import { releaseLateness, releaseLatenessExported } from './release-queue.ts';
+
+const LATENESS_METRIC = 'edgeshift_link_release_lateness_seconds';
 
 /** What `GET /stats` answers. */
 export interface ServedLinkStats extends LinkStats {
@@ -81,6 +83,36 @@ export function createLinkStatsServer(
       this.set({ link: name }, link.stats().open);
     },
   });
+
+  // A histogram from the scheduler's own exact counts (prom-client's Histogram can only
+  // observe), written the way prom-client writes one.
+  const latenessHelp =
+    'How long after its time the process of the emulated link ran each release (its own timing against the profile).';
+  registry.registerMetric({
+    name: LATENESS_METRIC,
+    help: latenessHelp,
+    type: 'histogram',
+    get: async () => {
+      const e = releaseLatenessExported();
+      const metricName = (suffix: string) => `${LATENESS_METRIC}_${suffix}`;
+      return {
+        name: LATENESS_METRIC,
+        help: latenessHelp,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: [
+          ...e.edgesMs.map((edge, i) => ({
+            metricName: metricName('bucket'),
+            labels: { le: edge / 1000, link: name },
+            value: e.atOrBelow[i]!,
+          })),
+          { metricName: metricName('bucket'), labels: { le: '+Inf', link: name }, value: e.count },
+          { metricName: metricName('sum'), labels: { link: name }, value: e.sumMs / 1000 },
+          { metricName: metricName('count'), labels: { link: name }, value: e.count },
+        ],
+      };
+    },
+  } as unknown as Parameters<Registry['registerMetric']>[0]);
 
   route(http.app, {
     methods: ['GET'],

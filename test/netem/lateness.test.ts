@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LatenessHistogram, summariseLateness } from '../../services/netem/lateness.ts';
+import {
+  EXPORTED_EDGES_MS,
+  LatenessHistogram,
+  summariseLateness,
+} from '../../services/netem/lateness.ts';
 
 /** Within the histogram's 5% buckets. */
 function near(actual: number | null, expected: number): void {
@@ -40,5 +44,16 @@ describe('release lateness histogram', () => {
     assert.equal(between.count, 10);
     near(between.p50Ms, 0.1);
     near(between.maxMs, 0.1);
+  });
+
+  it('keeps exact cumulative counts at the exported edges, with the sum', () => {
+    const h = new LatenessHistogram();
+    for (const ms of [0.01, 0.05, 0.3, 1, 30, 500]) h.record(ms);
+    const e = h.exported();
+    assert.deepEqual(e.edgesMs, EXPORTED_EDGES_MS);
+    // Edges 0.05 0.1 0.25 0.5 1 2.5 5 10 25 100 ms: a value on an edge counts at it.
+    assert.deepEqual(e.atOrBelow, [2, 2, 2, 3, 4, 4, 4, 4, 4, 5]);
+    assert.equal(e.count, 6);
+    assert.ok(Math.abs(e.sumMs - 531.36) < 1e-9);
   });
 });

@@ -2,7 +2,8 @@
  * A link's byte counts served on a port of their own: `GET /stats` gives the same counts
  * as the link's `stats()` after real traffic through a real link, `GET /metrics` the same
  * as Prometheus counters, and an unknown path the usual error shape; `/stats` also gives
- * the process's release lateness, which moves with the traffic.
+ * the process's release lateness, which moves with the traffic, and `/metrics` the same
+ * as a histogram.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -15,6 +16,7 @@ import {
   readLinkStats,
   releaseLateP99Between,
 } from '../../services/netem/stats-server.ts';
+import { PROMTOOL_MISSING, promtoolCheck, promtoolPath } from '../support/promtool.ts';
 
 let echo: net.Server;
 let link: Link;
@@ -92,6 +94,31 @@ describe('link stats server', () => {
         `edgeshift_link_bytes_total\\{link="test link",direction="down"\\} ${bytesDown}\\n`,
       ),
     );
+  });
+
+  it('serves the release lateness as a Prometheus histogram promtool accepts', async (t) => {
+    await roundTrip(100);
+    const text = await (await fetch(`${statsUrl}/metrics`)).text();
+    const buckets = [
+      ...text.matchAll(
+        /^edgeshift_link_release_lateness_seconds_bucket\{le="([^"]+)",link="test link"\} (\d+)$/gm,
+      ),
+    ].map((m) => ({ le: m[1]!, count: Number(m[2]) }));
+    assert.equal(buckets.length, 11);
+    assert.equal(buckets.at(-1)!.le, '+Inf');
+    // Cumulative: never fewer at a wider edge; the last is every release so far.
+    for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]!.count >= buckets[i - 1]!.count);
+    const count = Number(
+      /^edgeshift_link_release_lateness_seconds_count\{link="test link"\} (\d+)$/m.exec(text)?.[1],
+    );
+    assert.ok(count >= 2, `${count} releases`);
+    assert.equal(buckets.at(-1)!.count, count);
+    const promtool = promtoolPath();
+    if (promtool === undefined) {
+      t.skip(PROMTOOL_MISSING);
+      return;
+    }
+    assert.equal(await promtoolCheck(promtool, text), '');
   });
 
   it('answers an unknown path with the usual error shape', async () => {
