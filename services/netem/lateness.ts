@@ -22,8 +22,9 @@ export interface ExportedLateness {
 }
 
 const GROWTH = 1.05;
+const LOG_GROWTH = Math.log(GROWTH);
 /** Buckets: [0, 1 µs), then [1.05^(i-1), 1.05^i) µs; the last one holds everything from ~1 s. */
-const BUCKETS = 1 + Math.ceil(Math.log(1e6) / Math.log(GROWTH));
+const BUCKETS = 1 + Math.ceil(Math.log(1e6) / LOG_GROWTH);
 
 export class LatenessHistogram {
   readonly counts = new Float64Array(BUCKETS);
@@ -33,7 +34,7 @@ export class LatenessHistogram {
 
   record(lateMs: number): void {
     const us = lateMs * 1000;
-    const i = us < 1 ? 0 : Math.min(BUCKETS - 1, 1 + Math.floor(Math.log(us) / Math.log(GROWTH)));
+    const i = us < 1 ? 0 : Math.min(BUCKETS - 1, 1 + Math.floor(Math.log(us) / LOG_GROWTH));
     this.counts[i]! += 1;
     this.count += 1;
     this.sumMs += lateMs;
@@ -88,6 +89,6 @@ export function summariseLateness(
 
 function bucketMidMs(i: number): number {
   if (i === 0) return 0.0005;
-  const low = GROWTH ** (i - 1);
-  return Math.sqrt(low * low * GROWTH) / 1000;
+  // The geometric middle of [1.05^(i-1), 1.05^i) µs.
+  return (GROWTH ** (i - 1) * Math.sqrt(GROWTH)) / 1000;
 }

@@ -20,8 +20,10 @@ import { Worker } from 'node:worker_threads';
 export const SPIN_MS = 1.2;
 
 /**
- * How early the thread wakes: above its wake-up's lateness on a 2-core VM (a median of
- * 0.11 ms from the futex timeout to the message handled, 0.12-0.19 ms at p90).
+ * How early the thread wakes: above its wake-up's median lateness on a 2-core VM, so that
+ * most releases still come on time (bench/results/netem-2core-amd-2026-12-03-wakers/
+ * thread.txt: releases late a median 0.002-0.003 ms under load; the tail, 0.5-1.6 ms at
+ * p99, is longer than any lead that saves spinning).
  */
 export const THREAD_LEAD_MS = 0.3;
 

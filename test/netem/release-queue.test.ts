@@ -10,7 +10,13 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { ReleaseQueue, wakerChoice } from '../../services/netem/release-queue.ts';
-import { SPIN_MS, THREAD_LEAD_MS, ThreadWaker, TimerWaker } from '../../services/netem/wakers.ts';
+import {
+  SPIN_MS,
+  THREAD_LEAD_MS,
+  ThreadWaker,
+  TimerWaker,
+  type Waker,
+} from '../../services/netem/wakers.ts';
 
 /**
  * The scheduler and the wakers keep no process alive (a link's sockets do): hold the
@@ -23,6 +29,19 @@ async function held<T>(work: () => Promise<T>): Promise<T> {
   } finally {
     clearInterval(hold);
   }
+}
+
+/** Asks `waker` for a wake at `at` and resolves with when it came, after `onWake`. */
+function wokenAt(waker: Waker, at: number, onWake: () => void = () => {}): Promise<number> {
+  return held(
+    () =>
+      new Promise<number>((resolve) =>
+        waker.wakeAt(at, () => {
+          onWake();
+          resolve(performance.now());
+        }),
+      ),
+  );
 }
 
 /** Pushes tasks at the given offsets (ms from now) and resolves with their run order and lateness. */
@@ -99,12 +118,10 @@ describe('wakers', () => {
     assert.equal(waker.leadMs, THREAD_LEAD_MS);
     for (const wait of [0.5, 3, 12]) {
       const at = performance.now() + wait;
-      const wokenAt = await held(
-        () => new Promise<number>((resolve) => waker.wakeAt(at, () => resolve(performance.now()))),
-      );
+      const woke = await wokenAt(waker, at);
       assert.ok(
-        wokenAt >= at - THREAD_LEAD_MS,
-        `woke ${at - THREAD_LEAD_MS - wokenAt} ms before its lead`,
+        woke >= at - THREAD_LEAD_MS,
+        `woke ${at - THREAD_LEAD_MS - woke} ms before its lead`,
       );
     }
   });
@@ -128,15 +145,7 @@ describe('wakers', () => {
     // count from the loop's time, in whole ms): the scheduler checks the time again, so
     // only the wake itself is asserted here, and that it comes once.
     let wakes = 0;
-    await held(
-      () =>
-        new Promise<void>((resolve) =>
-          waker.wakeAt(performance.now() + 4, () => {
-            wakes++;
-            resolve();
-          }),
-        ),
-    );
+    await wokenAt(waker, performance.now() + 4, () => wakes++);
     await held(() => waker.started);
     await held(() => new Promise<void>((resolve) => waker.wakeAt(performance.now() + 5, resolve)));
     assert.equal(wakes, 1);
@@ -147,15 +156,7 @@ describe('wakers', () => {
     let wakes = 0;
     waker.wakeAt(performance.now() + 2, () => wakes++);
     waker.cancel();
-    await held(
-      () =>
-        new Promise<void>((resolve) =>
-          waker.wakeAt(performance.now() + 5, () => {
-            wakes++;
-            resolve();
-          }),
-        ),
-    );
+    await wokenAt(waker, performance.now() + 5, () => wakes++);
     const last = new TimerWaker(() => performance.now());
     await held(() => new Promise<void>((resolve) => last.wakeAt(performance.now() + 10, resolve)));
     assert.equal(wakes, 1);
